@@ -1,0 +1,1 @@
+"""Gemini Live for Home Assistant."""

@@ -1,0 +1,26 @@
+"""Shared fixtures for the Gemini Live tests."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Imported before the `hass` fixture runs: otherwise Home Assistant resolves
+# `custom_components` to the test plugin's own testing folder.
+import custom_components.gemini_live  # noqa: F401
+
+pytest_plugins = ["tests.fake_live.plugin"]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    enable_custom_integrations: None,
+) -> Iterator[None]:
+    """Let Home Assistant load this repository's custom integration."""
+    yield
+
+
+@pytest.fixture
+def hass_config_dir(tmp_path: Path) -> str:
+    """Keep each test's config folder (and TTS cache) in a temporary folder."""
+    return str(tmp_path)

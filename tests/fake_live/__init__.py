@@ -1,0 +1,1 @@
+"""Fake Gemini Live server for tests."""
