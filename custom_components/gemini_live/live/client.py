@@ -1,0 +1,138 @@
+"""LiveClient: opens Live sessions and validates settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .auth import Credentials
+from .config import LiveConfig
+from .endpoint import LiveEndpoint
+from .errors import (
+    LiveConnectionError,
+    LiveServiceUnavailableError,
+    LiveTimeoutError,
+    error_from_http_status,
+)
+from .events import LiveEvent, SetupComplete, parse_server_message
+from .messages import setup_message
+from .session import Connection, LiveSession, close_error, dumps, send_frame
+
+_LOGGER = logging.getLogger(__name__)
+
+# Bounds the wait for the server's close reply when we close a connection.
+CLOSE_TIMEOUT = 3.0
+
+
+class LiveClient:
+    """Opens Live API sessions over the given aiohttp session."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        endpoint: LiveEndpoint,
+        credentials: Credentials,
+        *,
+        connect_timeout: float = 10.0,
+        setup_timeout: float = 10.0,
+    ) -> None:
+        """Keep the connection settings; nothing is opened yet."""
+        self._http = http
+        self.endpoint = endpoint
+        self._credentials = credentials
+        self._connect_timeout = connect_timeout
+        self._setup_timeout = setup_timeout
+
+    async def connect(
+        self, config: LiveConfig, *, resumption_handle: str | None = None
+    ) -> LiveSession:
+        """Open a session: connect, send setup, wait for setupComplete.
+
+        Raises ``LiveError`` subclasses; bad endpoint settings (such as the
+        Vertex location "global") are rejected before any network I/O.
+        """
+
+        async def opener(handle: str | None) -> Connection:
+            return await self._open(config, handle)
+
+        connection = await opener(resumption_handle)
+        return LiveSession(
+            opener,
+            connection,
+            resumption=config.session_resumption,
+            resumption_handle=resumption_handle,
+        )
+
+    async def validate(self, model: str) -> None:
+        """Check endpoint, credentials and model by opening and closing a session."""
+        config = LiveConfig(
+            model=model,
+            input_transcription=False,
+            output_transcription=False,
+            session_resumption=False,
+            context_window_compression=None,
+        )
+        session = await self.connect(config)
+        await session.close()
+
+    async def _open(self, config: LiveConfig, handle: str | None) -> Connection:
+        """Connect, send the setup and wait for setupComplete."""
+        url = self.endpoint.websocket_url()
+        setup = dumps(
+            setup_message(config, self.endpoint.model_resource(config.model), handle)
+        )
+        ws = await self._connect(url)
+        try:
+            setup_complete, pending = await self._handshake(ws, setup)
+        except BaseException as err:
+            await ws.close()
+            if isinstance(err, TimeoutError):
+                raise LiveTimeoutError(
+                    f"No setupComplete within {self._setup_timeout} s"
+                ) from None
+            raise
+        _LOGGER.debug("Live session set up (resumed: %s)", handle is not None)
+        return Connection(ws, setup_complete, pending)
+
+    async def _handshake(
+        self, ws: aiohttp.ClientWebSocketResponse, setup: str
+    ) -> tuple[SetupComplete, list[LiveEvent]]:
+        """Send the setup; return setupComplete and any events sent with it."""
+        await send_frame(ws, setup)
+        async with asyncio.timeout(self._setup_timeout):
+            msg = await ws.receive()
+        if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            raise close_error(ws, msg)
+        match parse_server_message(msg.data):
+            case [SetupComplete() as setup_complete, *rest]:
+                return setup_complete, rest
+        raise LiveServiceUnavailableError(
+            "The server did not answer the setup with setupComplete"
+        )
+
+    async def _connect(self, url: str) -> aiohttp.ClientWebSocketResponse:
+        """Open the WebSocket with fresh credentials, within the connect timeout."""
+        host = urlsplit(url).netloc
+        _LOGGER.debug("Connecting to %s", host)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                headers = await self._credentials.headers(self._http)
+                return await self._http.ws_connect(
+                    url,
+                    headers=headers,
+                    heartbeat=None,
+                    autoping=True,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
+                )
+        except TimeoutError:
+            raise LiveTimeoutError(
+                f"Connecting to {host} timed out after {self._connect_timeout} s"
+            ) from None
+        except aiohttp.WSServerHandshakeError as err:
+            # Not chained: the error's request info holds the auth headers.
+            raise error_from_http_status(err.status, err.message) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise LiveConnectionError(f"Cannot connect to {host}: {err}") from err

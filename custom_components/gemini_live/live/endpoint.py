@@ -1,0 +1,104 @@
+"""Where to connect: WebSocket URLs and model resource names per provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from .config import Provider
+from .errors import InvalidLocationError, LiveConnectionError, LiveInvalidArgumentError
+
+GEMINI_HOST = "generativelanguage.googleapis.com"
+GEMINI_API_VERSION = "v1beta"
+VERTEX_API_VERSION = "v1beta1"
+_GEMINI_PATH = (
+    "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+)
+_VERTEX_PATH = (
+    "/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent"
+)
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+_MULTI_REGIONS = frozenset({"us", "eu"})
+# A region ("us-central1", "europe-west4") or a multi-region ("us", "eu").
+_LOCATION = re.compile(r"[a-z]+(?:-[a-z]+[0-9]+)?")
+_SEGMENT = re.compile(r"[^/\s]+")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveEndpoint:
+    """A Live API endpoint: provider, optional base URL and Vertex project/location."""
+
+    provider: Provider
+    base_url: str | None = None
+    project_id: str | None = None
+    location: str | None = None
+    api_version: str | None = None
+
+    def websocket_url(self) -> str:
+        """Return the BidiGenerateContent URL (raises for a bad Vertex location)."""
+        if self.provider is Provider.VERTEX_AI:
+            location = self._vertex_location()
+            if location in _MULTI_REGIONS:
+                host = f"aiplatform.{location}.rep.googleapis.com"
+            else:
+                host = f"{location}-aiplatform.googleapis.com"
+            path = _VERTEX_PATH.format(version=self.api_version or VERTEX_API_VERSION)
+        else:
+            host = GEMINI_HOST
+            path = _GEMINI_PATH.format(version=self.api_version or GEMINI_API_VERSION)
+        if self.base_url is None:
+            return f"wss://{host}{path}"
+        return _ws_base(self.base_url) + path
+
+    def model_resource(self, model: str) -> str:
+        """Return the ``setup.model`` resource name for a model id.
+
+        Accepts a bare id, ``models/ID``, ``publishers/P/models/ID`` or (Vertex)
+        a full ``projects/...`` name.
+        """
+        name = model.strip().strip("/")
+        parts = name.split("/")
+        if not name or not all(_SEGMENT.fullmatch(part) for part in parts):
+            raise LiveInvalidArgumentError(f"Invalid model name {model!r}")
+        if self.provider is not Provider.VERTEX_AI:
+            return f"models/{parts[-1]}"
+        if parts[0] == "projects":
+            return name
+        prefix = (
+            f"projects/{self._vertex_project()}/locations/{self._vertex_location()}"
+        )
+        if parts[0] == "publishers":
+            return f"{prefix}/{name}"
+        return f"{prefix}/publishers/google/models/{parts[-1]}"
+
+    def _vertex_location(self) -> str:
+        location = (self.location or "").strip()
+        if location == "global":
+            raise InvalidLocationError(
+                "The Live API is not served from the Vertex AI location 'global';"
+                " choose a region such as us-central1 or europe-west4"
+            )
+        if not _LOCATION.fullmatch(location):
+            raise InvalidLocationError(
+                f"Invalid Vertex AI location {location!r}; use a region such as"
+                " us-central1 or europe-west4"
+            )
+        return location
+
+    def _vertex_project(self) -> str:
+        project = (self.project_id or "").strip()
+        if not _SEGMENT.fullmatch(project):
+            raise LiveInvalidArgumentError(f"Invalid Vertex AI project id {project!r}")
+        return project
+
+
+def _ws_base(base_url: str) -> str:
+    """Turn an http(s)/ws(s) base URL into a ws(s) one, keeping its path prefix."""
+    parts = urlsplit(base_url.strip())
+    scheme = _WS_SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise LiveConnectionError(
+            f"Unsupported base URL {base_url!r}; use http(s):// or ws(s)://"
+        )
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
