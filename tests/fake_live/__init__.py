@@ -1,1 +1,77 @@
-"""Fake Gemini Live server for tests."""
+"""Fake Gemini Live server for tests.
+
+Use the `fake_live` fixture (plugin.py): a started `FakeLiveServer` on
+127.0.0.1. Point a client at `fake_live.base_url` with `fake_live.api_key`
+(Developer API) or `fake_live.service_account_json()` (Vertex AI). Script the
+model with `Reply` (queued with `queue_reply`, or chosen per `UserTurn` by
+`fake_live.responder`), inject failures with `add_fault(Refuse | Close | Stall
+| GoAway | ErrorFrame)` or `Reply(close=..., stall=..., go_away=..., error=...)`,
+make microphone audio with `speech(text, rate=16000)` (recognised back by the
+server's fake STT), and inspect `fake_live.connections`::
+
+    fake_live.queue_reply(
+        Reply(
+            text="Let me check.",
+            tool_calls=[ToolCall(name="HassTurnOn", args={"name": "lamp"})],
+            then=lambda responses: Reply(text="The lamp is on."),
+        )
+    )
+    ...  # the client sends speech("turn on the lamp", 16000) + silence(600)
+    conn = await fake_live.wait_for_connection()
+    await conn.wait_for_tool_responses(1)
+    assert conn.history[-1].text == "Let me check. The lamp is on."
+"""
+
+from .connection import Connection, Session
+from .scenario import (
+    API_KEY_INVALID,
+    GOAWAY_ABORT,
+    INTERNAL_ERROR,
+    INVALID_ARGUMENT,
+    INVALID_CREDENTIALS,
+    MISSING_CREDENTIALS,
+    QUOTA_EXCEEDED,
+    UNREGISTERED_CALLER,
+    Close,
+    ErrorFrame,
+    Fault,
+    GoAway,
+    Refuse,
+    Reply,
+    Responder,
+    Stall,
+    ToolCall,
+    Turn,
+    UserTurn,
+)
+from .server import FakeLiveServer
+from .speech import chunks, recognize, silence, speech
+
+__all__ = [
+    "API_KEY_INVALID",
+    "GOAWAY_ABORT",
+    "INTERNAL_ERROR",
+    "INVALID_ARGUMENT",
+    "INVALID_CREDENTIALS",
+    "MISSING_CREDENTIALS",
+    "QUOTA_EXCEEDED",
+    "UNREGISTERED_CALLER",
+    "Close",
+    "Connection",
+    "ErrorFrame",
+    "FakeLiveServer",
+    "Fault",
+    "GoAway",
+    "Refuse",
+    "Reply",
+    "Responder",
+    "Session",
+    "Stall",
+    "ToolCall",
+    "Turn",
+    "UserTurn",
+    "chunks",
+    "recognize",
+    "silence",
+    "speech",
+]

@@ -1,0 +1,649 @@
+"""One fake Live WebSocket: its recorded traffic and the server-side session logic.
+
+`Connection` is both the record a test inspects (`setup`, `frames`,
+`audio_in`, `audio_out`, `sent`, `tool_responses`, close state) and the state
+machine that turns client frames into user turns and plays `Reply` scripts.
+"""
+
+# Test helpers take a timeout argument.
+# ruff: noqa: ASYNC109
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, field
+import json
+import secrets
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
+
+from . import protocol
+from .player import ReplyPlayer
+from .protocol import ModelRef, Rejection, Route
+from .scenario import (
+    GOAWAY_ABORT,
+    INTERNAL_ERROR,
+    INVALID_ARGUMENT,
+    Close,
+    ErrorFrame,
+    Fault,
+    GoAway,
+    Reply,
+    Stall,
+    Turn,
+    TurnEnd,
+    UserTurn,
+)
+from .speech import recognize
+
+if TYPE_CHECKING:
+    from .auth import IssuedToken
+    from .server import FakeLiveServer
+
+EXPLICIT_ACTIVITY = (
+    "Explicit activity control is not supported when automatic activity "
+    "detection is enabled."
+)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `predicate` until true; TimeoutError naming `what` after `timeout` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"fake Live server: timed out waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+@dataclass(slots=True, kw_only=True)
+class Session:
+    """A logical Live session; survives reconnects through resumption handles."""
+
+    id: str
+    model: str
+    history: list[Turn] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)
+    handles: list[str] = field(default_factory=list)
+
+
+class Connection:
+    """A client WebSocket on the fake server (record + protocol state)."""
+
+    def __init__(
+        self,
+        server: FakeLiveServer,
+        index: int,
+        request: web.Request,
+        route: Route,
+        fault: Fault | None,
+    ) -> None:
+        """Record the handshake; `fault` is the connection fault to apply."""
+        self.server = server
+        self.index = index
+        self.route = route
+        self.provider = route.provider
+        self.path: str = request.path
+        self.query: dict[str, str] = dict(request.query)
+        self.headers: CIMultiDict[str] = CIMultiDict(request.headers)
+        self.fault = fault
+        self.token: IssuedToken | None = None
+        """The bearer token used (Vertex)."""
+        self.setup: dict[str, Any] | None = None
+        """The setup object exactly as received (snake_case kept)."""
+        self.config: dict[str, Any] = {}
+        """The setup object normalised to camelCase."""
+        self.model: ModelRef | None = None
+        self.session: Session | None = None
+        self.resumed = False
+        self.frames: list[dict[str, Any]] = []
+        """Every client message as parsed JSON, in order (as received)."""
+        self.raw_frames: list[str] = []
+        """The raw text of every client message."""
+        self.messages: list[dict[str, Any]] = []
+        """Every client message normalised to camelCase."""
+        self.sent: list[dict[str, Any]] = []
+        """Every server message sent, in order."""
+        self.binary_frames_received = 0
+        self._audio_in = bytearray()
+        self.audio_in_rate = 16000
+        self._audio_out = bytearray()
+        self.video_in: list[bytes] = []
+        self.turns: list[UserTurn] = []
+        self.tool_calls: list[dict[str, Any]] = []
+        self.tool_responses: list[dict[str, Any]] = []
+        self.cancelled_tool_calls: list[str] = []
+        self.interruptions = 0
+        self.audio_chunks_sent = 0
+        self.setup_complete_sent = False
+        self.go_away_sent = False
+        self.closed = False
+        self.closed_by: Literal["server", "client"] | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.replies: deque[Reply] = deque()
+        """Replies for this connection only (taken before the server's queue)."""
+        self._ws: web.WebSocketResponse | None = None
+        self._send_lock = asyncio.Lock()
+        self._close_done: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reply_task: asyncio.Task[None] | None = None
+        self._player: ReplyPlayer | None = None
+        # User-turn state.
+        self._turn_audio = bytearray()
+        self._turn_rate = 16000
+        self._in_activity = False
+        self._speech_seen = False
+        self._silence_samples = 0
+        self._stalled = False
+
+    def __repr__(self) -> str:
+        """Short description for assertion messages."""
+        state = f"closed {self.close_code}" if self.closed else "open"
+        return f"<Connection #{self.index} {self.provider} {state}>"
+
+    # ----------------------------------------------------------------- record
+
+    @property
+    def audio_in(self) -> bytes:
+        """All PCM received (decoded), in order."""
+        return bytes(self._audio_in)
+
+    @property
+    def audio_out(self) -> bytes:
+        """All PCM sent (24 kHz), in order."""
+        return bytes(self._audio_out)
+
+    @property
+    def audio_out_size(self) -> int:
+        """len(audio_out), without copying."""
+        return len(self._audio_out)
+
+    def record_audio_out(self, pcm: bytes) -> None:
+        """Account for model audio sent."""
+        self._audio_out += pcm
+        self.audio_chunks_sent += 1
+
+    @property
+    def session_id(self) -> str | None:
+        """The session id (also sent in setupComplete)."""
+        return self.session.id if self.session else None
+
+    @property
+    def history(self) -> list[Turn]:
+        """The session's conversation so far (shared across resumptions)."""
+        return self.session.history if self.session else []
+
+    @property
+    def manual_activity(self) -> bool:
+        """True when automaticActivityDetection.disabled (client VAD)."""
+        detection = self.config.get("realtimeInputConfig", {}).get(
+            "automaticActivityDetection", {}
+        )
+        return bool(detection.get("disabled"))
+
+    @property
+    def resumption(self) -> bool:
+        """True when the setup asked for session resumption."""
+        return "sessionResumption" in self.config
+
+    @property
+    def replying(self) -> bool:
+        """True while a reply is being played."""
+        return self._reply_task is not None and not self._reply_task.done()
+
+    def queue_reply(self, *replies: Reply) -> None:
+        """Queue replies for this connection's next user turns."""
+        self.replies.extend(replies)
+
+    # ------------------------------------------------------------------ waits
+
+    async def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = ""
+    ) -> None:
+        """Wait until `predicate()` is true."""
+        await wait_until(predicate, timeout, what or f"condition on {self!r}")
+
+    async def wait_setup(self, timeout: float = 5.0) -> None:
+        """Wait until setupComplete was sent."""
+        await wait_until(lambda: self.setup_complete_sent, timeout, "setupComplete")
+
+    async def wait_closed(self, timeout: float = 5.0) -> int | None:
+        """Wait until the socket is closed; returns the close code."""
+        await wait_until(lambda: self.closed, timeout, f"{self!r} to close")
+        return self.close_code
+
+    async def wait_for_turns(self, count: int, timeout: float = 5.0) -> list[UserTurn]:
+        """Wait until `count` user turns ended; returns them."""
+        await wait_until(lambda: len(self.turns) >= count, timeout, f"{count} turns")
+        return self.turns[:count]
+
+    async def wait_for_tool_responses(
+        self, count: int, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
+        """Wait until `count` functionResponses arrived; returns them."""
+        await wait_until(
+            lambda: len(self.tool_responses) >= count,
+            timeout,
+            f"{count} tool responses",
+        )
+        return self.tool_responses[:count]
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no reply is playing."""
+        await wait_until(lambda: not self.replying, timeout, "the reply to finish")
+
+    async def wait_for_message(self, key: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait for the first client message with top-level `key` (camelCase)."""
+        await wait_until(
+            lambda: any(key in m for m in self.messages), timeout, f"a {key} message"
+        )
+        return next(m for m in self.messages if key in m)
+
+    # ------------------------------------------------------------- server side
+
+    async def send(self, message: dict[str, Any], *, text: bool | None = None) -> None:
+        """Send one server message (binary JSON unless `text` or configured)."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionResetError("the fake Live connection is closed")
+        if text is None:
+            text = _kind(message) in self.server.text_frames
+        payload = json.dumps(message, indent=2) + "\n"
+        async with self._send_lock:
+            if text:
+                await ws.send_str(payload)
+            else:
+                await ws.send_bytes(payload.encode())
+        self.sent.append(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the socket from the server with `code` and `reason`."""
+        ws = self._ws
+        if self.closed or ws is None:
+            return
+        reason = protocol.truncate_reason(reason)
+        self._mark_closed("server", code, reason)
+        done = self._close_done = asyncio.Event()
+        try:
+            if not ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.close(code=code, message=reason.encode())
+        finally:
+            done.set()
+
+    async def go_away(self, time_left: float = 2.0) -> None:
+        """Send goAway; close 1008 if the client is still connected after."""
+        await self.send({"goAway": {"timeLeft": _duration(time_left)}})
+        self.go_away_sent = True
+        self._spawn(self._abort_after(time_left))
+
+    async def send_error(self, error: ErrorFrame | None = None) -> None:
+        """Send an {"error": {...}} data frame."""
+        error = error or ErrorFrame()
+        body = {"code": error.code, "message": error.message, "status": error.status}
+        await self.send({"error": body})
+
+    async def send_resumption_update(self) -> str | None:
+        """Send a sessionResumptionUpdate with a new handle (if enabled)."""
+        if not self.resumption or self.session is None:
+            return None
+        handle = secrets.token_urlsafe(48)
+        self.server.register_handle(handle, self.session)
+        await self.send(
+            {"sessionResumptionUpdate": {"newHandle": handle, "resumable": True}}
+        )
+        return handle
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def run(self, ws: web.WebSocketResponse, auth: Rejection | None) -> None:
+        """Serve the socket until it is closed."""
+        self._ws = ws
+        try:
+            first = await self._next_message()
+            if first is None:
+                return
+            if auth is not None:
+                await self.close(auth.code, auth.reason)
+                return
+            if not await self._handle_setup(first):
+                return
+            while (message := await self._next_message()) is not None:
+                await self._dispatch(message)
+        except ConnectionError:
+            pass  # the client went away while the server was sending
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop every task of this connection (idempotent)."""
+        if self._close_done is not None:  # a server close handshake in progress
+            await self._close_done.wait()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if not self.closed:
+            ws = self._ws
+            code = ws.close_code if ws is not None else None
+            self._mark_closed("client", code, "")
+
+    def _mark_closed(
+        self, by: Literal["server", "client"], code: int | None, reason: str
+    ) -> None:
+        if self.closed:
+            return
+        self.closed, self.closed_by = True, by
+        self.close_code, self.close_reason = code, reason
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _abort_after(self, time_left: float) -> None:
+        await asyncio.sleep(time_left)
+        await self.close(1008, GOAWAY_ABORT)
+
+    async def _next_message(self) -> dict[str, Any] | None:
+        """Read the next client JSON message; None once closed (or closed on error)."""
+        ws = self._ws
+        assert ws is not None
+        while True:
+            msg = await ws.receive()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                if not self.closed:
+                    self._mark_closed("client", ws.close_code, str(msg.extra or ""))
+                return None
+            if msg.type == WSMsgType.ERROR:
+                self._mark_closed("client", 1006, str(msg.data))
+                return None
+            if msg.type == WSMsgType.BINARY:
+                self.binary_frames_received += 1
+                raw = bytes(msg.data).decode(errors="replace")
+            elif msg.type == WSMsgType.TEXT:
+                raw = str(msg.data)
+            else:
+                continue
+            self.raw_frames.append(raw)
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                await self.close(
+                    1007, "Invalid JSON payload received. Unexpected token."
+                )
+                return None
+            self.frames.append(data)
+            message: dict[str, Any] = protocol.normalize(data)
+            self.messages.append(message)
+            return message
+
+    # ------------------------------------------------------------------ setup
+
+    async def _reject(self, rejection: Rejection) -> bool:
+        await self.close(rejection.code, rejection.reason)
+        return False
+
+    async def _handle_setup(self, message: dict[str, Any]) -> bool:
+        """Validate the first message; send setupComplete. False when closed."""
+        if set(message) != {"setup"} or not isinstance(message["setup"], dict):
+            return await self._reject(Rejection(1007, INVALID_ARGUMENT))
+        self.setup = self.frames[-1]["setup"]
+        self.config = message["setup"]
+        model = protocol.check_model(
+            self.config.get("model"),
+            self.route,
+            project=self.token.account.project_id if self.token else None,
+            models=self.server.models(self.provider),
+            locations=self.server.vertex_locations,
+        )
+        if isinstance(model, Rejection):
+            return await self._reject(model)
+        if (bad := protocol.check_setup(self.config, model)) is not None:
+            return await self._reject(bad)
+        self.model = model
+        if (bad := await self._attach_session()) is not None:
+            return await self._reject(bad)
+        fault = self.fault
+        if isinstance(fault, Close):
+            await self.close(fault.code, fault.reason)
+            return False
+        if isinstance(fault, Stall):
+            self._stalled = True
+            return True
+        if isinstance(fault, ErrorFrame):
+            await self.send_error(fault)
+            self._stalled = True
+            return True
+        body: dict[str, Any] = {}
+        if self.server.send_session_id and self.session is not None:
+            body["sessionId"] = self.session.id
+        await self.send({"setupComplete": body})
+        self.setup_complete_sent = True
+        await self.send_resumption_update()
+        if isinstance(fault, GoAway):
+            await self.go_away(fault.time_left)
+        return True
+
+    async def _attach_session(self) -> Rejection | None:
+        """Start a session or resume one by handle."""
+        assert self.model is not None
+        handle = (self.config.get("sessionResumption") or {}).get("handle")
+        if not handle:
+            self.session = self.server.new_session(self.model.resource)
+        else:
+            found = self.server.resolve_handle(str(handle))
+            if found is None:
+                return Rejection(1007, INVALID_ARGUMENT)
+            session, history_len = found
+            if session.model != self.model.resource:
+                return Rejection(1007, INVALID_ARGUMENT)
+            # Give a closing predecessor a moment; a still-open one is an error.
+            with contextlib.suppress(TimeoutError):
+                await wait_until(
+                    lambda: all(c.closed for c in session.connections), 0.2, ""
+                )
+            if not all(c.closed for c in session.connections):
+                return Rejection(1011, INTERNAL_ERROR)
+            del session.history[history_len:]
+            self.session, self.resumed = session, True
+        self.session.connections.append(self)
+        return None
+
+    # --------------------------------------------------------------- dispatch
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        unknown = sorted(set(message) - protocol.CLIENT_MESSAGE_KEYS)
+        if unknown or len(message) != 1:
+            reason = (
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}": '
+                "Cannot find field."
+                if unknown
+                else INVALID_ARGUMENT
+            )
+            await self.close(1007, reason)
+            return
+        if "setup" in message:
+            await self.close(1007, INVALID_ARGUMENT)
+            return
+        if "realtimeInput" in message:
+            await self._realtime_input(message["realtimeInput"] or {})
+        elif "clientContent" in message:
+            await self._client_content(message["clientContent"] or {})
+        elif "toolResponse" in message:
+            await self._tool_response(message["toolResponse"] or {})
+        # contextUpdate: recorded only.
+
+    async def _realtime_input(self, body: dict[str, Any]) -> None:
+        blobs = [body[key] or {} for key in ("audio", "video") if key in body]
+        blobs += (body.get("mediaChunks") or [])[:1]  # production uses the first
+        for blob in blobs:
+            try:
+                data = protocol.decode_b64(str(blob.get("data", "")))
+            except ValueError:
+                await self.close(1007, INVALID_ARGUMENT)
+                return
+            if str(blob.get("mimeType", "")).startswith("audio/"):
+                await self._audio(data, protocol.pcm_rate(blob.get("mimeType")))
+            else:
+                self.video_in.append(data)
+        if "activityStart" in body or "activityEnd" in body:
+            if not self.manual_activity:
+                await self.close(1007, EXPLICIT_ACTIVITY)
+                return
+            if "activityStart" in body:
+                await self.interrupt()
+                self._in_activity = True
+                self._reset_turn()
+            if "activityEnd" in body:
+                self._in_activity = False
+                await self._end_turn("activityEnd")
+        if (
+            body.get("audioStreamEnd")
+            and not self.manual_activity
+            and self._speech_seen
+        ):
+            await self._end_turn("audioStreamEnd")
+        if isinstance(body.get("text"), str):
+            await self.interrupt()
+            await self._end_turn("text", body["text"])
+
+    async def _audio(self, pcm: bytes, rate: int) -> None:
+        self._audio_in += pcm
+        self.audio_in_rate = rate
+        if self._stalled:
+            return
+        if self.manual_activity:
+            if self._in_activity:
+                self._turn_audio += pcm
+                self._turn_rate = rate
+            return
+        self._turn_audio += pcm
+        self._turn_rate = rate
+        await self._detect_activity(pcm, rate)
+
+    async def _detect_activity(self, pcm: bytes, rate: int) -> None:
+        """Server VAD: speech = 10 ms frames over the peak threshold."""
+        silence_ms = (
+            self.config.get("realtimeInputConfig", {})
+            .get("automaticActivityDetection", {})
+            .get("silenceDurationMs")
+            or self.server.vad_silence_ms
+        )
+        frame = 2 * max(rate // 100, 1)
+        samples = memoryview(pcm)[: len(pcm) // 2 * 2].cast("h")
+        step = frame // 2
+        for start in range(0, len(samples), step):
+            part = samples[start : start + step]
+            low, high = min(part), max(part)
+            loud = max(high, -low) >= self.server.vad_threshold
+            if loud:
+                if not self._speech_seen and self.replying:
+                    await self.interrupt()
+                self._speech_seen = True
+                self._silence_samples = 0
+            elif self._speech_seen:
+                self._silence_samples += len(part)
+                if self._silence_samples * 1000 >= int(silence_ms) * rate:
+                    await self._end_turn("silence")
+
+    async def _client_content(self, body: dict[str, Any]) -> None:
+        await self.interrupt()
+        user_text: list[str] = []
+        for content in body.get("turns") or []:
+            role: Literal["user", "model"] = (
+                "model" if content.get("role") == "model" else "user"
+            )
+            text = "".join(str(p.get("text", "")) for p in content.get("parts") or [])
+            if self.session is not None:
+                self.session.history.append(Turn(role=role, text=text))
+            if role == "user" and text:
+                user_text.append(text)
+        if body.get("turnComplete") and not self._stalled:
+            await self._end_turn("clientContent", " ".join(user_text) or None, False)
+
+    async def _tool_response(self, body: dict[str, Any]) -> None:
+        for response in body.get("functionResponses") or []:
+            if self.provider == "gemini_api" and not response.get("id"):
+                await self.close(1007, INVALID_ARGUMENT)
+                return
+            self.tool_responses.append(response)
+            if self._player is not None:
+                self._player.deliver(response)
+
+    # ------------------------------------------------------------------ turns
+
+    def _reset_turn(self) -> None:
+        self._turn_audio = bytearray()
+        self._speech_seen = False
+        self._silence_samples = 0
+
+    async def _end_turn(
+        self, ended_by: TurnEnd, text: str | None = None, record: bool = True
+    ) -> None:
+        """Close the user turn and start the reply task."""
+        if self._stalled:
+            return
+        await self.interrupt()
+        audio = bytes(self._turn_audio)
+        self._reset_turn()
+        turn = UserTurn(
+            connection=self,
+            index=len(self.turns),
+            ended_by=ended_by,
+            audio=audio,
+            sample_rate=self._turn_rate,
+            heard=recognize(audio, self._turn_rate) if audio else None,
+            text=text,
+        )
+        self.turns.append(turn)
+        entry = None
+        if record and self.session is not None:
+            entry = Turn(role="user", text=turn.query)
+            self.session.history.append(entry)
+        self._player = ReplyPlayer(self, turn, entry)
+        self._reply_task = self._spawn(self._player.run())
+
+    async def interrupt(self) -> None:
+        """Barge-in: stop the playing reply (interrupted, turnComplete)."""
+        task, player = self._reply_task, self._player
+        if task is None or player is None or task.done():
+            return
+        if player.finishing:  # too late to interrupt: let it complete
+            await asyncio.wait({task})
+            return
+        task.cancel()
+        await asyncio.wait({task})
+        self.interruptions += 1
+        await player.interrupted()
+
+
+def _duration(seconds: float) -> str:
+    """google.protobuf.Duration JSON: "2s", "0.500s"."""
+    return f"{seconds:g}s" if float(seconds).is_integer() else f"{seconds:.3f}s"
+
+
+def _kind(message: dict[str, Any]) -> str:
+    """Return the frame kind matched against `server.text_frames`."""
+    if "serverContent" in message:
+        content = message["serverContent"]
+        for key in (
+            "interrupted",
+            "turnComplete",
+            "generationComplete",
+            "modelTurn",
+            "inputTranscription",
+            "outputTranscription",
+        ):
+            if key in content:
+                return key
+    return next(iter(message), "")
