@@ -1,0 +1,621 @@
+"""Config flow for the Gemini Live integration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import copy
+import hashlib
+import logging
+import re
+from typing import Any, override
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_PROMPT
+from homeassistant.core import Context, HomeAssistant, callback
+from homeassistant.data_entry_flow import section
+from homeassistant.exceptions import TemplateError
+from homeassistant.helpers import llm, template
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TemplateSelector,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+import probatio
+from yarl import URL
+
+from .const import (
+    ACTIVITY_DETECTION_MODES,
+    CONF_ACTIVITY_DETECTION,
+    CONF_BASE_URL,
+    CONF_IDLE_TIMEOUT,
+    CONF_LANGUAGE,
+    CONF_LOCATION,
+    CONF_MODEL,
+    CONF_PROJECT_ID,
+    CONF_PROVIDER,
+    CONF_SERVICE_ACCOUNT,
+    CONF_TEMPERATURE,
+    CONF_VOICE,
+    DEFAULT_TITLE,
+    DOMAIN,
+    MAX_IDLE_TIMEOUT,
+    MIN_IDLE_TIMEOUT,
+    MODELS,
+    PROVIDER_GEMINI_API,
+    PROVIDER_VERTEX_AI,
+    PROVIDERS,
+    RECOMMENDED_ACTIVITY_DETECTION,
+    RECOMMENDED_IDLE_TIMEOUT,
+    RECOMMENDED_LOCATION,
+    RECOMMENDED_MODEL,
+    RECOMMENDED_OPTIONS,
+    RECOMMENDED_TEMPERATURE,
+    RECOMMENDED_VOICE,
+    VOICES,
+)
+from .live import (
+    InvalidLocationError,
+    InvalidServiceAccountError,
+    LiveAuthError,
+    LiveError,
+    LiveInvalidArgumentError,
+    LiveModelNotFoundError,
+    LivePermissionError,
+    LiveQuotaError,
+    ServiceAccount,
+)
+from .runtime import async_create_live_client
+
+_LOGGER = logging.getLogger(__name__)
+
+SECTION_ADVANCED_SETTINGS = "advanced_settings"
+
+API_KEY_URL = "https://aistudio.google.com/app/apikey"
+SERVICE_ACCOUNT_KEY_URL = (
+    "https://cloud.google.com/iam/docs/keys-create-delete#creating"
+)
+
+BASE_URL_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+
+# BCP-47 language tags as Gemini uses them: "vi", "en-US", "cmn-CN", "zh-Hans-CN".
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?")
+
+PROVIDER_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=list(PROVIDERS),
+        translation_key=CONF_PROVIDER,
+        mode=SelectSelectorMode.LIST,
+    )
+)
+API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+SERVICE_ACCOUNT_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
+TEXT_SELECTOR = TextSelector()
+URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+
+
+class InvalidBaseUrlError(ValueError):
+    """The service endpoint entered is not an http(s) or ws(s) URL."""
+
+
+def gemini_api_unique_id(api_key: str) -> str:
+    """Return the unique id of a Gemini API account: a hash, never the key."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def vertex_ai_unique_id(client_email: str, project_id: str) -> str:
+    """Return the unique id of a Vertex AI service account in a project."""
+    return f"{client_email}/{project_id}"
+
+
+def _entry_title(provider: str, project_id: str | None = None) -> str:
+    """Return the title of a new config entry."""
+    if provider == PROVIDER_VERTEX_AI:
+        return f"{DEFAULT_TITLE} (Vertex AI, {project_id})"
+    return f"{DEFAULT_TITLE} (Gemini API)"
+
+
+def _model_selector(provider: str) -> SelectSelector:
+    """Return a selector of the native-audio Live models of a provider."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=list(MODELS[provider]),
+            custom_value=True,
+            sort=False,
+            mode=SelectSelectorMode.DROPDOWN,
+        )
+    )
+
+
+def _advanced_settings_section() -> section:
+    """Return the collapsed section holding the service endpoint."""
+    return section(
+        probatio.Schema({probatio.Optional(CONF_BASE_URL): URL_SELECTOR}),
+        {"collapsed": True},
+    )
+
+
+def _base_url_from_input(user_input: Mapping[str, Any]) -> str | None:
+    """Return the service endpoint entered, None for Google's own."""
+    advanced: Mapping[str, Any] = user_input.get(SECTION_ADVANCED_SETTINGS) or {}
+    raw: str = (advanced.get(CONF_BASE_URL) or "").strip()
+    if not raw:
+        return None
+    try:
+        url = URL(raw)
+    except ValueError as err:
+        raise InvalidBaseUrlError from err
+    if url.scheme not in BASE_URL_SCHEMES or not url.host:
+        raise InvalidBaseUrlError
+    return raw
+
+
+def _advanced_suggestions(base_url: str | None) -> dict[str, Any]:
+    """Return the suggested values of the advanced settings section."""
+    return {SECTION_ADVANCED_SETTINGS: {CONF_BASE_URL: base_url} if base_url else {}}
+
+
+async def async_validate_input(hass: HomeAssistant, data: Mapping[str, Any]) -> None:
+    """Open a Live session with the given entry data, then close it.
+
+    Raises the Live client's errors (LiveError subclasses).
+    """
+    client = await async_create_live_client(hass, data)
+    await client.validate(data[CONF_MODEL])
+
+
+async def _async_validate(
+    hass: HomeAssistant, data: Mapping[str, Any], fields: set[str]
+) -> dict[str, str]:
+    """Validate entry data; return the form errors.
+
+    An error that concerns one field is shown at that field when the form has
+    it, otherwise at the top of the form.
+    """
+    field = "base"
+    try:
+        await async_validate_input(hass, data)
+    except InvalidServiceAccountError:
+        field, error = CONF_SERVICE_ACCOUNT, "invalid_service_account"
+    except InvalidLocationError:
+        field, error = CONF_LOCATION, "invalid_location"
+    except LiveModelNotFoundError:
+        field, error = CONF_MODEL, "model_not_found"
+    except LiveInvalidArgumentError:
+        field, error = CONF_MODEL, "model_not_supported"
+    except LiveAuthError:
+        error = "invalid_auth"
+    except LivePermissionError:
+        error = "permission_denied"
+    except LiveQuotaError:
+        error = "quota_exceeded"
+    except LiveError as err:
+        _LOGGER.debug("Cannot open a Live session: %s", err)
+        error = "cannot_connect"
+    except Exception:
+        _LOGGER.exception("Unexpected exception while opening a Live session")
+        error = "unknown"
+    else:
+        return {}
+    return {field if field in fields else "base": error}
+
+
+def _render_prompt(hass: HomeAssistant, prompt: str) -> None:
+    """Render an instructions template as the conversation agent will.
+
+    Raises TemplateError when it does not render.
+    """
+    template.Template(prompt, hass).async_render(
+        {
+            "ha_name": hass.config.location_name,
+            "user_name": None,
+            "llm_context": llm.LLMContext(
+                platform=DOMAIN,
+                context=Context(),
+                language=hass.config.language,
+                assistant="conversation",
+                device_id=None,
+            ),
+        },
+        parse_result=False,
+    )
+
+
+class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Handle a config flow for Gemini Live."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Initialize the flow."""
+        self._service_account = ""
+        self._account: ServiceAccount
+
+    @override
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask which Google service to use."""
+        if user_input is not None:
+            if user_input[CONF_PROVIDER] == PROVIDER_VERTEX_AI:
+                return await self.async_step_vertex_ai()
+            return await self.async_step_gemini_api()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=probatio.Schema(
+                {
+                    probatio.Required(
+                        CONF_PROVIDER, default=PROVIDER_GEMINI_API
+                    ): PROVIDER_SELECTOR
+                }
+            ),
+        )
+
+    async def async_step_gemini_api(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a Gemini Developer API key and the model."""
+        errors: dict[str, str] = {}
+        suggested: Mapping[str, Any] = {
+            CONF_MODEL: RECOMMENDED_MODEL[PROVIDER_GEMINI_API]
+        }
+        if user_input is not None:
+            suggested = user_input
+            api_key: str = user_input[CONF_API_KEY].strip()
+            await self.async_set_unique_id(gemini_api_unique_id(api_key))
+            self._abort_if_unique_id_configured()
+            data: dict[str, Any] = {
+                CONF_PROVIDER: PROVIDER_GEMINI_API,
+                CONF_API_KEY: api_key,
+                CONF_MODEL: user_input[CONF_MODEL].strip(),
+            }
+            try:
+                if base_url := _base_url_from_input(user_input):
+                    data[CONF_BASE_URL] = base_url
+            except InvalidBaseUrlError:
+                errors["base"] = "invalid_url"
+            else:
+                errors = await _async_validate(
+                    self.hass, data, {CONF_API_KEY, CONF_MODEL}
+                )
+            if not errors:
+                return self.async_create_entry(
+                    title=_entry_title(PROVIDER_GEMINI_API),
+                    data=data,
+                    options=copy.deepcopy(RECOMMENDED_OPTIONS),
+                )
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_API_KEY): API_KEY_SELECTOR,
+                probatio.Required(CONF_MODEL): _model_selector(PROVIDER_GEMINI_API),
+                probatio.Optional(
+                    SECTION_ADVANCED_SETTINGS
+                ): _advanced_settings_section(),
+            }
+        )
+        return self.async_show_form(
+            step_id="gemini_api",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders={"api_key_url": API_KEY_URL},
+        )
+
+    async def async_step_vertex_ai(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the JSON key of a Google Cloud service account."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            text: str = user_input[CONF_SERVICE_ACCOUNT].strip()
+            try:
+                self._account = await self.hass.async_add_executor_job(
+                    ServiceAccount.from_json, text
+                )
+            except InvalidServiceAccountError:
+                errors[CONF_SERVICE_ACCOUNT] = "invalid_service_account"
+            else:
+                self._service_account = text
+                return await self.async_step_vertex_ai_project()
+        return self.async_show_form(
+            step_id="vertex_ai",
+            data_schema=probatio.Schema(
+                {probatio.Required(CONF_SERVICE_ACCOUNT): SERVICE_ACCOUNT_SELECTOR}
+            ),
+            errors=errors,
+            description_placeholders={"key_url": SERVICE_ACCOUNT_KEY_URL},
+        )
+
+    async def async_step_vertex_ai_project(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the project, the location and the model on Vertex AI."""
+        errors: dict[str, str] = {}
+        suggested: Mapping[str, Any] = {
+            CONF_PROJECT_ID: self._account.project_id,
+            CONF_LOCATION: RECOMMENDED_LOCATION,
+            CONF_MODEL: RECOMMENDED_MODEL[PROVIDER_VERTEX_AI],
+        }
+        if user_input is not None:
+            suggested = user_input
+            project_id: str = user_input[CONF_PROJECT_ID].strip()
+            await self.async_set_unique_id(
+                vertex_ai_unique_id(self._account.client_email, project_id)
+            )
+            self._abort_if_unique_id_configured()
+            data: dict[str, Any] = {
+                CONF_PROVIDER: PROVIDER_VERTEX_AI,
+                CONF_SERVICE_ACCOUNT: self._service_account,
+                CONF_PROJECT_ID: project_id,
+                CONF_LOCATION: user_input[CONF_LOCATION].strip(),
+                CONF_MODEL: user_input[CONF_MODEL].strip(),
+            }
+            try:
+                if base_url := _base_url_from_input(user_input):
+                    data[CONF_BASE_URL] = base_url
+            except InvalidBaseUrlError:
+                errors["base"] = "invalid_url"
+            else:
+                errors = await _async_validate(
+                    self.hass, data, {CONF_PROJECT_ID, CONF_LOCATION, CONF_MODEL}
+                )
+            if not errors:
+                return self.async_create_entry(
+                    title=_entry_title(PROVIDER_VERTEX_AI, project_id),
+                    data=data,
+                    options=copy.deepcopy(RECOMMENDED_OPTIONS),
+                )
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_PROJECT_ID): TEXT_SELECTOR,
+                probatio.Required(CONF_LOCATION): TEXT_SELECTOR,
+                probatio.Required(CONF_MODEL): _model_selector(PROVIDER_VERTEX_AI),
+                probatio.Optional(
+                    SECTION_ADVANCED_SETTINGS
+                ): _advanced_settings_section(),
+            }
+        )
+        return self.async_show_form(
+            step_id="vertex_ai_project",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders={"client_email": self._account.client_email},
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Start reauthentication after the credentials were refused."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new API key or service-account key."""
+        entry = self._get_reauth_entry()
+        vertex = entry.data[CONF_PROVIDER] == PROVIDER_VERTEX_AI
+        field = CONF_SERVICE_ACCOUNT if vertex else CONF_API_KEY
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            secret: str = user_input[field].strip()
+            if vertex:
+                try:
+                    account = await self.hass.async_add_executor_job(
+                        ServiceAccount.from_json, secret
+                    )
+                except InvalidServiceAccountError:
+                    errors[field] = "invalid_service_account"
+                else:
+                    await self.async_set_unique_id(
+                        vertex_ai_unique_id(
+                            account.client_email, entry.data[CONF_PROJECT_ID]
+                        )
+                    )
+                    self._abort_if_unique_id_mismatch(reason="wrong_account")
+            else:
+                # A new API key is a new unique id, unless another entry has it.
+                await self.async_set_unique_id(gemini_api_unique_id(secret))
+                if any(
+                    other.unique_id == self.unique_id
+                    for other in self._async_current_entries(include_ignore=False)
+                    if other.entry_id != entry.entry_id
+                ):
+                    return self.async_abort(reason="already_configured")
+            if not errors:
+                errors = await _async_validate(
+                    self.hass, {**entry.data, field: secret}, {field}
+                )
+            if not errors:
+                return self.async_update_reload_and_abort(
+                    entry, unique_id=self.unique_id, data_updates={field: secret}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=probatio.Schema(
+                {
+                    probatio.Required(field): (
+                        SERVICE_ACCOUNT_SELECTOR if vertex else API_KEY_SELECTOR
+                    )
+                }
+            ),
+            errors=errors,
+            description_placeholders={
+                "name": entry.title,
+                "api_key_url": API_KEY_URL,
+                "key_url": SERVICE_ACCOUNT_KEY_URL,
+            },
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the model, the location or the service endpoint."""
+        entry = self._get_reconfigure_entry()
+        provider: str = entry.data[CONF_PROVIDER]
+        errors: dict[str, str] = {}
+        suggested: Mapping[str, Any] = {
+            **entry.data,
+            **_advanced_suggestions(entry.data.get(CONF_BASE_URL)),
+        }
+        if user_input is not None:
+            suggested = user_input
+            data = dict(entry.data)
+            data[CONF_MODEL] = user_input[CONF_MODEL].strip()
+            if provider == PROVIDER_VERTEX_AI:
+                data[CONF_LOCATION] = user_input[CONF_LOCATION].strip()
+            try:
+                base_url = _base_url_from_input(user_input)
+            except InvalidBaseUrlError:
+                errors["base"] = "invalid_url"
+            else:
+                data.pop(CONF_BASE_URL, None)
+                if base_url:
+                    data[CONF_BASE_URL] = base_url
+                errors = await _async_validate(
+                    self.hass, data, {CONF_LOCATION, CONF_MODEL}
+                )
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data=data)
+        fields: dict[probatio.Marker, Any] = {}
+        if provider == PROVIDER_VERTEX_AI:
+            fields[probatio.Required(CONF_LOCATION)] = TEXT_SELECTOR
+        fields[probatio.Required(CONF_MODEL)] = _model_selector(provider)
+        fields[probatio.Optional(SECTION_ADVANCED_SETTINGS)] = (
+            _advanced_settings_section()
+        )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                probatio.Schema(fields), suggested
+            ),
+            errors=errors,
+            description_placeholders={"name": entry.title},
+        )
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> GeminiLiveOptionsFlow:
+        """Return the options flow."""
+        return GeminiLiveOptionsFlow()
+
+
+class GeminiLiveOptionsFlow(OptionsFlowWithReload):
+    """Voice, instructions and conversation settings of a Gemini Live entry."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Manage the options."""
+        errors: dict[str, str] = {}
+        options: Mapping[str, Any] = self.config_entry.options
+        if user_input is not None:
+            options = user_input
+            if not user_input.get(CONF_LLM_HASS_API):
+                user_input.pop(CONF_LLM_HASS_API, None)
+            language: str = (user_input.pop(CONF_LANGUAGE, None) or "").strip()
+            if language:
+                if LANGUAGE_TAG.fullmatch(language):
+                    user_input[CONF_LANGUAGE] = language
+                else:
+                    errors[CONF_LANGUAGE] = "invalid_language"
+            if prompt := user_input.get(CONF_PROMPT):
+                try:
+                    _render_prompt(self.hass, prompt)
+                except TemplateError as err:
+                    _LOGGER.debug("Instructions template does not render: %s", err)
+                    errors[CONF_PROMPT] = "invalid_template"
+            else:
+                user_input.pop(CONF_PROMPT, None)
+            if not errors:
+                return self.async_create_entry(data=user_input)
+            options = {**user_input, CONF_LANGUAGE: language}
+        suggested = dict(options)
+        if apis := suggested.get(CONF_LLM_HASS_API):
+            # Only offer the APIs that still exist, as core's LLM integrations do.
+            known = {api.id for api in llm.async_get_apis(self.hass)}
+            if isinstance(apis, str):
+                apis = [apis]
+            suggested[CONF_LLM_HASS_API] = [api for api in apis if api in known]
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                self._schema(options), suggested
+            ),
+            errors=errors,
+        )
+
+    def _schema(self, options: Mapping[str, Any]) -> probatio.Schema:
+        """Return the options schema."""
+        hass_apis = [
+            SelectOptionDict(label=api.name, value=api.id)
+            for api in llm.async_get_apis(self.hass)
+        ]
+        return probatio.Schema(
+            {
+                probatio.Required(
+                    CONF_VOICE, default=RECOMMENDED_VOICE
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(VOICES),
+                        custom_value=True,
+                        sort=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                probatio.Optional(CONF_LANGUAGE): TEXT_SELECTOR,
+                probatio.Optional(
+                    CONF_PROMPT,
+                    description={
+                        "suggested_value": options.get(
+                            CONF_PROMPT, llm.DEFAULT_INSTRUCTIONS_PROMPT
+                        )
+                    },
+                ): TemplateSelector(),
+                probatio.Optional(CONF_LLM_HASS_API): SelectSelector(
+                    SelectSelectorConfig(options=hass_apis, multiple=True)
+                ),
+                probatio.Required(
+                    CONF_TEMPERATURE, default=RECOMMENDED_TEMPERATURE
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0, max=2, step=0.05, mode=NumberSelectorMode.SLIDER
+                    )
+                ),
+                probatio.Required(
+                    CONF_ACTIVITY_DETECTION, default=RECOMMENDED_ACTIVITY_DETECTION
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(ACTIVITY_DETECTION_MODES),
+                        translation_key=CONF_ACTIVITY_DETECTION,
+                        mode=SelectSelectorMode.LIST,
+                    )
+                ),
+                probatio.Required(
+                    CONF_IDLE_TIMEOUT, default=RECOMMENDED_IDLE_TIMEOUT
+                ): probatio.All(
+                    NumberSelector(
+                        NumberSelectorConfig(
+                            min=MIN_IDLE_TIMEOUT,
+                            max=MAX_IDLE_TIMEOUT,
+                            step=1,
+                            unit_of_measurement="s",
+                            mode=NumberSelectorMode.BOX,
+                        )
+                    ),
+                    probatio.Coerce(int),
+                ),
+            }
+        )

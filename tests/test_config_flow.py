@@ -1,0 +1,1079 @@
+"""Tests for the Gemini Live config flow, against the fake Live server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import hashlib
+import json
+from pathlib import Path
+import re
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from homeassistant import config_entries
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_PROMPT
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import (
+    FlowResult,
+    FlowResultType,
+    InvalidData,
+    section,
+)
+from homeassistant.helpers import llm
+from homeassistant.setup import async_setup_component
+import probatio
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.gemini_live.const import (
+    CONF_ACTIVITY_DETECTION,
+    CONF_BASE_URL,
+    CONF_IDLE_TIMEOUT,
+    CONF_LANGUAGE,
+    CONF_LOCATION,
+    CONF_MODEL,
+    CONF_PROJECT_ID,
+    CONF_PROVIDER,
+    CONF_SERVICE_ACCOUNT,
+    CONF_TEMPERATURE,
+    CONF_VOICE,
+    DOMAIN,
+    GEMINI_API_MODELS,
+    PROVIDER_GEMINI_API,
+    PROVIDER_VERTEX_AI,
+    RECOMMENDED_OPTIONS,
+    VERTEX_AI_MODELS,
+    VOICES,
+)
+from tests.fake_live.scenario import INVALID_ARGUMENT, Close, Refuse
+from tests.fake_live.server import FakeLiveServer
+
+STRINGS: dict[str, Any] = json.loads(
+    (
+        Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json"
+    ).read_text(encoding="utf-8")
+)
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+ADVANCED = "advanced_settings"
+GEMINI_MODEL = GEMINI_API_MODELS[0]
+VERTEX_MODEL = VERTEX_AI_MODELS[0]
+PROJECT = "test-project"
+# A port nothing listens on: connecting is refused at once.
+UNREACHABLE = "http://127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+async def setup_homeassistant(hass: HomeAssistant) -> None:
+    """Set up Home Assistant's core integration, which conversation needs."""
+    assert await async_setup_component(hass, "homeassistant", {})
+
+
+def sha256(text: str) -> str:
+    """Return the hex SHA-256 of a string."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def assert_translated(result: FlowResult, flow: str = "config") -> None:
+    """Check a flow result against strings.json, like core's check_translations."""
+    strings = STRINGS[flow]
+    if result["type"] is FlowResultType.ABORT:
+        if result.get("translation_domain") != "homeassistant":
+            assert result["reason"] in strings["abort"]
+        return
+    if result["type"] is not FlowResultType.FORM:
+        return
+    step = strings["step"][result["step_id"]]
+    for error in (result["errors"] or {}).values():
+        assert error in strings["error"], error
+    placeholders = set(result.get("description_placeholders") or {})
+    texts = [step.get("description", ""), *step.get("data_description", {}).values()]
+    schema: probatio.Schema = result["data_schema"]
+    for marker, validator in schema.schema.items():
+        key = str(marker)
+        if isinstance(validator, section):
+            sect = step["sections"][key]
+            assert sect["name"]
+            for inner in validator.schema.schema:
+                assert str(inner) in sect["data"], f"{key}.{inner}"
+            texts.extend(sect.get("data_description", {}).values())
+        else:
+            assert key in step["data"], key
+    for text in texts:
+        assert set(PLACEHOLDER.findall(text)) <= placeholders, text
+
+
+def suggested(result: FlowResult, key: str) -> Any:
+    """Return the suggested value of a form field ("section.field" inside one)."""
+    schema: probatio.Schema = result["data_schema"]
+    *sections, name = key.split(".")
+    for section_name in sections:
+        schema = next(
+            validator.schema
+            for marker, validator in schema.schema.items()
+            if str(marker) == section_name
+        )
+    for marker in schema.schema:
+        if str(marker) == name:
+            return (marker.description or {}).get("suggested_value")
+    raise KeyError(key)
+
+
+def foreign_service_account(server: FakeLiveServer) -> str:
+    """Return a key file of a known account signed with a key Google never saw."""
+    data = json.loads(server.service_account_json(PROJECT))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    data["private_key"] = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return json.dumps(data)
+
+
+@pytest.fixture
+def mock_setup_entry() -> Iterator[AsyncMock]:
+    """Keep created entries from being set up (tested in test_init)."""
+    with patch(
+        "custom_components.gemini_live.async_setup_entry", return_value=True
+    ) as mock:
+        yield mock
+
+
+async def _start(hass: HomeAssistant, provider: str) -> FlowResult:
+    """Start a user flow and pick the provider."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert_translated(result)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PROVIDER: provider}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert_translated(result)
+    return result
+
+
+def _gemini_input(
+    api_key: str, base_url: str | None, model: str = GEMINI_MODEL
+) -> dict[str, Any]:
+    return {
+        CONF_API_KEY: api_key,
+        CONF_MODEL: model,
+        ADVANCED: {CONF_BASE_URL: base_url} if base_url else {},
+    }
+
+
+def _vertex_input(
+    base_url: str | None,
+    location: str = "us-central1",
+    model: str = VERTEX_MODEL,
+    project_id: str = PROJECT,
+) -> dict[str, Any]:
+    return {
+        CONF_PROJECT_ID: project_id,
+        CONF_LOCATION: location,
+        CONF_MODEL: model,
+        ADVANCED: {CONF_BASE_URL: base_url} if base_url else {},
+    }
+
+
+# -- user step ---------------------------------------------------------------
+
+
+async def test_user_step_offers_providers(hass: HomeAssistant) -> None:
+    """The first step asks for the provider with a translated selector."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    selector = result["data_schema"].schema[CONF_PROVIDER]
+    assert selector.config["options"] == [PROVIDER_GEMINI_API, PROVIDER_VERTEX_AI]
+    assert selector.config["translation_key"] == CONF_PROVIDER
+    assert_translated(result)
+
+
+# -- Gemini API --------------------------------------------------------------
+
+
+async def test_gemini_api_flow(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A valid key and model create an entry after a real Live handshake."""
+    result = await _start(hass, PROVIDER_GEMINI_API)
+    assert result["step_id"] == "gemini_api"
+    assert suggested(result, CONF_MODEL) == GEMINI_MODEL
+    model_selector = result["data_schema"].schema[CONF_MODEL]
+    assert model_selector.config["options"] == list(GEMINI_API_MODELS)
+    assert model_selector.config["custom_value"] is True
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _gemini_input(f"  {fake_live.api_key}\n", fake_live.base_url),
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Gemini Live (Gemini API)"
+    assert result["data"] == {
+        CONF_PROVIDER: PROVIDER_GEMINI_API,
+        CONF_API_KEY: fake_live.api_key,
+        CONF_MODEL: GEMINI_MODEL,
+        CONF_BASE_URL: fake_live.base_url,
+    }
+    assert result["options"] == RECOMMENDED_OPTIONS
+    assert result["result"].unique_id == sha256(fake_live.api_key)
+    assert fake_live.api_key not in result["result"].unique_id
+    assert len(mock_setup_entry.mock_calls) == 1
+    # The validation was a real Live session: setup sent, then closed.
+    assert len(fake_live.connections) == 1
+    connection = fake_live.connections[0]
+    assert connection.headers["x-goog-api-key"] == fake_live.api_key
+    assert "key" not in connection.query
+    assert connection.setup is not None
+    assert connection.setup["model"] == f"models/{GEMINI_MODEL}"
+    assert connection.setup_complete_sent
+    await fake_live.wait_for(lambda: connection.closed)
+
+
+@pytest.mark.parametrize(
+    ("api_key", "model", "fault", "base_url", "error"),
+    [
+        ("AIzaSyWRONG-key", GEMINI_MODEL, None, None, {"base": "invalid_auth"}),
+        (None, "gemini-unknown-model", None, None, {CONF_MODEL: "model_not_found"}),
+        (None, "bad model name!", None, None, {CONF_MODEL: "model_not_supported"}),
+        (
+            None,
+            GEMINI_MODEL,
+            Close(code=1007, reason=INVALID_ARGUMENT),
+            None,
+            {CONF_MODEL: "model_not_supported"},
+        ),
+        (
+            None,
+            GEMINI_MODEL,
+            Close(
+                code=1008,
+                reason="Operation is not implemented, or supported, or enabled.",
+            ),
+            None,
+            {"base": "permission_denied"},
+        ),
+        (None, GEMINI_MODEL, Close.quota(), None, {"base": "quota_exceeded"}),
+        (None, GEMINI_MODEL, Close.internal(), None, {"base": "cannot_connect"}),
+        (None, GEMINI_MODEL, Refuse(status=503), None, {"base": "cannot_connect"}),
+        (None, GEMINI_MODEL, None, UNREACHABLE, {"base": "cannot_connect"}),
+        (None, GEMINI_MODEL, None, "ftp://127.0.0.1/", {"base": "invalid_url"}),
+        (None, GEMINI_MODEL, None, "not a url", {"base": "invalid_url"}),
+        (None, GEMINI_MODEL, None, "http://[::1", {"base": "invalid_url"}),
+    ],
+    ids=[
+        "invalid_key",
+        "unknown_model",
+        "malformed_model",
+        "invalid_argument",
+        "permission_denied",
+        "quota",
+        "internal_error",
+        "refused_upgrade",
+        "unreachable",
+        "ftp_url",
+        "not_a_url",
+        "malformed_url",
+    ],
+)
+async def test_gemini_api_errors(
+    hass: HomeAssistant,
+    *,
+    fake_live: FakeLiveServer,
+    mock_setup_entry: AsyncMock,
+    api_key: str | None,
+    model: str,
+    fault: Close | Refuse | None,
+    base_url: str | None,
+    error: dict[str, str],
+) -> None:
+    """Each failure shows its error; correcting the input creates the entry."""
+    if fault is not None:
+        fake_live.add_fault(fault)
+    result = await _start(hass, PROVIDER_GEMINI_API)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _gemini_input(
+            api_key or fake_live.api_key, base_url or fake_live.base_url, model
+        ),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "gemini_api"
+    assert result["errors"] == error
+    assert_translated(result)
+    # The form keeps what was entered.
+    assert suggested(result, CONF_MODEL) == model
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _gemini_input(fake_live.api_key, fake_live.base_url)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_gemini_api_unexpected_error(
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    mock_setup_entry: AsyncMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected exception shows "unknown", is logged, and never the key."""
+    result = await _start(hass, PROVIDER_GEMINI_API)
+    with patch(
+        "custom_components.gemini_live.config_flow.async_create_live_client",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _gemini_input(fake_live.api_key, fake_live.base_url)
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected exception" in caplog.text
+    assert fake_live.api_key not in caplog.text
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _gemini_input(fake_live.api_key, fake_live.base_url)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_gemini_api_already_configured(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The same key cannot be added twice, and is not even tried again."""
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=sha256(fake_live.api_key),
+        data={
+            CONF_PROVIDER: PROVIDER_GEMINI_API,
+            CONF_API_KEY: fake_live.api_key,
+            CONF_MODEL: GEMINI_MODEL,
+        },
+    ).add_to_hass(hass)
+    result = await _start(hass, PROVIDER_GEMINI_API)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _gemini_input(fake_live.api_key, fake_live.base_url)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert_translated(result)
+    assert fake_live.connections == []
+
+
+async def test_gemini_api_google_endpoint_by_default(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    """Without a base URL the entry stores none (Google's endpoint is used)."""
+    result = await _start(hass, PROVIDER_GEMINI_API)
+    with patch(
+        "custom_components.gemini_live.config_flow.async_validate_input"
+    ) as mock_validate:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_API_KEY: "AIzaSyKEY", CONF_MODEL: GEMINI_MODEL},
+        )
+        await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_BASE_URL not in result["data"]
+    assert mock_validate.call_args.args[1] == result["data"]
+
+
+# -- Vertex AI ---------------------------------------------------------------
+
+
+async def test_vertex_ai_flow(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The JSON key first, then project (prefilled), location and model."""
+    key_file = fake_live.service_account_json(PROJECT)
+    client_email = json.loads(key_file)["client_email"]
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    assert result["step_id"] == "vertex_ai"
+    assert result["data_schema"].schema[CONF_SERVICE_ACCOUNT].config["multiline"]
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "vertex_ai_project"
+    assert_translated(result)
+    assert result["description_placeholders"]["client_email"] == client_email
+    assert suggested(result, CONF_PROJECT_ID) == PROJECT
+    assert suggested(result, CONF_LOCATION) == "us-central1"
+    assert suggested(result, CONF_MODEL) == VERTEX_MODEL
+    assert result["data_schema"].schema[CONF_MODEL].config["options"] == list(
+        VERTEX_AI_MODELS
+    )
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input(fake_live.base_url, location="europe-west4")
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
+    assert result["title"] == f"Gemini Live (Vertex AI, {PROJECT})"
+    assert result["data"] == {
+        CONF_PROVIDER: PROVIDER_VERTEX_AI,
+        CONF_SERVICE_ACCOUNT: key_file,
+        CONF_PROJECT_ID: PROJECT,
+        CONF_LOCATION: "europe-west4",
+        CONF_MODEL: VERTEX_MODEL,
+        CONF_BASE_URL: fake_live.base_url,
+    }
+    assert result["options"] == RECOMMENDED_OPTIONS
+    assert result["result"].unique_id == f"{client_email}/{PROJECT}"
+    assert len(mock_setup_entry.mock_calls) == 1
+    connection = fake_live.connections[0]
+    assert connection.headers["Authorization"].startswith("Bearer ")
+    assert connection.setup is not None
+    assert connection.setup["model"] == (
+        f"projects/{PROJECT}/locations/europe-west4/publishers/google/models/"
+        f"{VERTEX_MODEL}"
+    )
+
+
+@pytest.mark.parametrize(
+    "key_file",
+    [
+        "not json",
+        "[]",
+        '{"type": "authorized_user", "client_id": "x"}',
+        '{"type": "service_account", "project_id": "p"}',
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p",
+                "client_email": "a@p.iam.gserviceaccount.com",
+                "private_key": "-----BEGIN PRIVATE KEY-----\nnope\n"
+                "-----END PRIVATE KEY-----\n",
+            }
+        ),
+    ],
+    ids=["not_json", "not_object", "wrong_type", "missing_fields", "bad_key"],
+)
+async def test_vertex_ai_invalid_service_account(
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    mock_setup_entry: AsyncMock,
+    key_file: str,
+) -> None:
+    """A key file that is not a service-account key is refused at once."""
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "vertex_ai"
+    assert result["errors"] == {CONF_SERVICE_ACCOUNT: "invalid_service_account"}
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: fake_live.service_account_json()}
+    )
+    assert result["step_id"] == "vertex_ai_project"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input(fake_live.base_url)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("location", "model", "foreign_key", "base_url", "error"),
+    [
+        ("global", VERTEX_MODEL, False, None, {CONF_LOCATION: "invalid_location"}),
+        ("", VERTEX_MODEL, False, None, {CONF_LOCATION: "invalid_location"}),
+        (
+            "us-central1",
+            GEMINI_MODEL,
+            False,
+            None,
+            {CONF_MODEL: "model_not_found"},
+        ),
+        ("us-central1", VERTEX_MODEL, True, None, {"base": "invalid_auth"}),
+        ("us-central1", VERTEX_MODEL, False, UNREACHABLE, {"base": "cannot_connect"}),
+    ],
+    ids=["global", "empty", "developer_model", "foreign_key", "unreachable"],
+)
+async def test_vertex_ai_errors(
+    hass: HomeAssistant,
+    *,
+    fake_live: FakeLiveServer,
+    mock_setup_entry: AsyncMock,
+    location: str,
+    model: str,
+    foreign_key: bool,
+    base_url: str | None,
+    error: dict[str, str],
+) -> None:
+    """Each Vertex AI failure shows its error; correcting it creates the entry."""
+    key_file = (
+        foreign_service_account(fake_live)
+        if foreign_key
+        else fake_live.service_account_json(PROJECT)
+    )
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _vertex_input(base_url or fake_live.base_url, location=location, model=model),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "vertex_ai_project"
+    assert result["errors"] == error
+    assert_translated(result)
+
+    if foreign_key:
+        # Another key cannot be entered at this step: start over.
+        return
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input(fake_live.base_url)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_LOCATION] == "us-central1"
+
+
+async def test_vertex_ai_invalid_url(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The service endpoint must be an http(s) or ws(s) URL."""
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: fake_live.service_account_json()}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input("http://")
+    )
+    assert result["errors"] == {"base": "invalid_url"}
+    ws_url = fake_live.base_url.replace("http://", "ws://")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input(ws_url)
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_BASE_URL] == ws_url
+
+
+async def test_vertex_ai_google_endpoint_by_default(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """Without a base URL the Vertex AI entry uses Google's regional endpoint."""
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: fake_live.service_account_json()}
+    )
+    with patch(
+        "custom_components.gemini_live.config_flow.async_validate_input"
+    ) as mock_validate:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _vertex_input(None)
+        )
+        await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_BASE_URL not in result["data"]
+    assert mock_validate.call_args.args[1] == result["data"]
+
+
+async def test_vertex_ai_already_configured(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The same service account in the same project is added once."""
+    key_file = fake_live.service_account_json(PROJECT)
+    client_email = json.loads(key_file)["client_email"]
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=f"{client_email}/{PROJECT}",
+        data={CONF_PROVIDER: PROVIDER_VERTEX_AI, CONF_SERVICE_ACCOUNT: key_file},
+    ).add_to_hass(hass)
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input(fake_live.base_url)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert fake_live.connections == []
+
+    # The same account in another project is another entry: it is validated
+    # (and refused here, the account has no role in that project).
+    result = await _start(hass, PROVIDER_VERTEX_AI)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _vertex_input(fake_live.base_url, project_id="other")
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "permission_denied"}
+    assert len(fake_live.connections) == 1
+
+
+# -- reauth ------------------------------------------------------------------
+
+
+def _gemini_entry(
+    hass: HomeAssistant, server: FakeLiveServer, api_key: str
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Gemini Live (Gemini API)",
+        unique_id=sha256(api_key),
+        data={
+            CONF_PROVIDER: PROVIDER_GEMINI_API,
+            CONF_API_KEY: api_key,
+            CONF_MODEL: GEMINI_MODEL,
+            CONF_BASE_URL: server.base_url,
+        },
+        options=RECOMMENDED_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+def _vertex_entry(
+    hass: HomeAssistant, server: FakeLiveServer, key_file: str
+) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Gemini Live (Vertex AI, {PROJECT})",
+        unique_id=f"{json.loads(key_file)['client_email']}/{PROJECT}",
+        data={
+            CONF_PROVIDER: PROVIDER_VERTEX_AI,
+            CONF_SERVICE_ACCOUNT: key_file,
+            CONF_PROJECT_ID: PROJECT,
+            CONF_LOCATION: "us-central1",
+            CONF_MODEL: VERTEX_MODEL,
+            CONF_BASE_URL: server.base_url,
+        },
+        options=RECOMMENDED_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+async def test_reauth_gemini_api(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A new valid key replaces the refused one, and the unique id follows."""
+    entry = _gemini_entry(hass, fake_live, "AIzaSyOLD-revoked")
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert set(result["data_schema"].schema) == {CONF_API_KEY}
+    assert result["description_placeholders"]["name"] == entry.title
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: "AIzaSyALSO-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: fake_live.api_key}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert_translated(result)
+    assert entry.data[CONF_API_KEY] == fake_live.api_key
+    assert entry.data[CONF_MODEL] == GEMINI_MODEL
+    assert entry.unique_id == sha256(fake_live.api_key)
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_reauth_gemini_api_key_of_other_entry(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A key that another entry already uses is refused."""
+    entry = _gemini_entry(hass, fake_live, "AIzaSyOLD-revoked")
+    _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: fake_live.api_key}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_API_KEY] == "AIzaSyOLD-revoked"
+
+
+async def test_reauth_gemini_api_same_key(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The same key, valid again (billing fixed), is accepted."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: fake_live.api_key}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.unique_id == sha256(fake_live.api_key)
+
+
+async def test_reauth_vertex_ai(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A new JSON key of the same service account is accepted and validated."""
+    key_file = fake_live.service_account_json(PROJECT)
+    broken = foreign_service_account(fake_live)
+    account = json.loads(key_file)
+    # The refused key: same account, a key Google no longer accepts.
+    old_key = json.dumps(
+        {**json.loads(broken), "client_email": account["client_email"]}
+    )
+    entry = _vertex_entry(hass, fake_live, old_key)
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert set(result["data_schema"].schema) == {CONF_SERVICE_ACCOUNT}
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: "{"}
+    )
+    assert result["errors"] == {CONF_SERVICE_ACCOUNT: "invalid_service_account"}
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: old_key}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_SERVICE_ACCOUNT] == key_file
+    assert entry.data[CONF_PROJECT_ID] == PROJECT
+    assert entry.unique_id == f"{account['client_email']}/{PROJECT}"
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_reauth_vertex_ai_wrong_account(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A key of another service account aborts the reauthentication."""
+    key_file = fake_live.service_account_json(PROJECT)
+    entry = _vertex_entry(hass, fake_live, key_file)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: fake_live.service_account_json()}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert_translated(result)
+    assert entry.data[CONF_SERVICE_ACCOUNT] == key_file
+    assert fake_live.connections == []
+
+
+# -- reconfigure -------------------------------------------------------------
+
+
+async def test_reconfigure_gemini_api(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The model and endpoint change after a successful handshake."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert CONF_LOCATION not in result["data_schema"].schema
+    assert suggested(result, CONF_MODEL) == GEMINI_MODEL
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_MODEL: "gemini-unknown", ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    )
+    assert result["errors"] == {CONF_MODEL: "model_not_found"}
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_MODEL: GEMINI_MODEL, ADVANCED: {CONF_BASE_URL: "mailto:x@y"}},
+    )
+    assert result["errors"] == {"base": "invalid_url"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_MODEL: GEMINI_API_MODELS[1],
+            ADVANCED: {CONF_BASE_URL: f"{fake_live.base_url}/"},
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert_translated(result)
+    assert entry.data[CONF_MODEL] == GEMINI_API_MODELS[1]
+    assert entry.data[CONF_BASE_URL] == f"{fake_live.base_url}/"
+    assert entry.data[CONF_API_KEY] == fake_live.api_key
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert setup["model"] == f"models/{GEMINI_API_MODELS[1]}"
+
+
+async def test_reconfigure_removes_base_url(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """Clearing the endpoint goes back to Google's own."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await entry.start_reconfigure_flow(hass)
+    assert suggested(result, f"{ADVANCED}.{CONF_BASE_URL}") == fake_live.base_url
+    with patch(
+        "custom_components.gemini_live.config_flow.async_validate_input"
+    ) as mock_validate:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_MODEL: GEMINI_MODEL, ADVANCED: {}}
+        )
+        await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert CONF_BASE_URL not in entry.data
+    assert CONF_BASE_URL not in mock_validate.call_args.args[1]
+
+
+async def test_reconfigure_vertex_ai(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """The location and model of a Vertex AI entry change after validation."""
+    entry = _vertex_entry(hass, fake_live, fake_live.service_account_json(PROJECT))
+    result = await entry.start_reconfigure_flow(hass)
+    assert suggested(result, CONF_LOCATION) == "us-central1"
+    assert suggested(result, CONF_MODEL) == VERTEX_MODEL
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_LOCATION: "global",
+            CONF_MODEL: VERTEX_MODEL,
+            ADVANCED: {CONF_BASE_URL: fake_live.base_url},
+        },
+    )
+    assert result["errors"] == {CONF_LOCATION: "invalid_location"}
+    assert_translated(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_LOCATION: " europe-west4 ",
+            CONF_MODEL: VERTEX_AI_MODELS[1],
+            ADVANCED: {CONF_BASE_URL: fake_live.base_url},
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_LOCATION] == "europe-west4"
+    assert entry.data[CONF_MODEL] == VERTEX_AI_MODELS[1]
+    assert entry.unique_id.endswith(f"/{PROJECT}")
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_reconfigure_broken_key_file(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A stored key file that no longer loads is reported, not a crash."""
+    entry = _vertex_entry(hass, fake_live, fake_live.service_account_json(PROJECT))
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SERVICE_ACCOUNT: "{}"}
+    )
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_LOCATION: "us-central1",
+            CONF_MODEL: VERTEX_MODEL,
+            ADVANCED: {CONF_BASE_URL: fake_live.base_url},
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_service_account"}
+    assert_translated(result)
+
+
+# -- options -----------------------------------------------------------------
+
+
+async def test_options_flow(hass: HomeAssistant) -> None:
+    """Options show the recommended values and are saved, then reloaded."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
+        options={
+            **RECOMMENDED_OPTIONS,
+            CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, "gone_api"],
+        },
+    )
+    entry.add_to_hass(hass)
+    with (
+        patch(
+            "custom_components.gemini_live.async_setup_entry", return_value=True
+        ) as mock_setup,
+        patch("custom_components.gemini_live.async_unload_entry", return_value=True),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "init"
+        assert_translated(result, "options")
+        schema = result["data_schema"].schema
+        assert schema[CONF_VOICE].config["options"] == list(VOICES)
+        assert len(VOICES) == 30
+        assert suggested(result, CONF_VOICE) == "Kore"
+        assert suggested(result, CONF_PROMPT) == llm.DEFAULT_INSTRUCTIONS_PROMPT
+        # APIs that no longer exist are not offered.
+        assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
+        assert schema[CONF_ACTIVITY_DETECTION].config["options"] == [
+            "manual",
+            "automatic",
+        ]
+
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_VOICE: "Puck",
+                CONF_LANGUAGE: " vi-VN ",
+                CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
+                CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+                CONF_TEMPERATURE: 0.6,
+                CONF_ACTIVITY_DETECTION: "automatic",
+                CONF_IDLE_TIMEOUT: 30.0,
+            },
+        )
+        await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_VOICE: "Puck",
+        CONF_LANGUAGE: "vi-VN",
+        CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
+        CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+        CONF_TEMPERATURE: 0.6,
+        CONF_ACTIVITY_DETECTION: "automatic",
+        CONF_IDLE_TIMEOUT: 30,
+    }
+    assert isinstance(entry.options[CONF_IDLE_TIMEOUT], int)
+    # OptionsFlowWithReload: set up once, then reloaded with the new options.
+    assert len(mock_setup.mock_calls) == 2
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_options_flow_errors(hass: HomeAssistant) -> None:
+    """A template that does not render and a bad language code are refused."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
+        options=RECOMMENDED_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    base = {
+        CONF_VOICE: "Kore",
+        CONF_TEMPERATURE: 1.0,
+        CONF_ACTIVITY_DETECTION: "manual",
+        CONF_IDLE_TIMEOUT: 60,
+    }
+    # The template selector refuses a syntax error itself.
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {**base, CONF_PROMPT: "Hello {{ ha_name "}
+        )
+    # A template that parses but fails to render is refused by the flow.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**base, CONF_LANGUAGE: "english please", CONF_PROMPT: "Hi {{ 1 / 0 }}"},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {
+        CONF_PROMPT: "invalid_template",
+        CONF_LANGUAGE: "invalid_language",
+    }
+    assert_translated(result, "options")
+    # What was entered is shown again.
+    assert suggested(result, CONF_PROMPT) == "Hi {{ 1 / 0 }}"
+    assert suggested(result, CONF_LANGUAGE) == "english please"
+
+    # An empty prompt, language and API list are left out of the options.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_VOICE: "Kore",
+            CONF_LANGUAGE: "",
+            CONF_PROMPT: "",
+            CONF_LLM_HASS_API: [],
+            CONF_TEMPERATURE: 1.0,
+            CONF_ACTIVITY_DETECTION: "manual",
+            CONF_IDLE_TIMEOUT: 60,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_VOICE: "Kore",
+        CONF_TEMPERATURE: 1.0,
+        CONF_ACTIVITY_DETECTION: "manual",
+        CONF_IDLE_TIMEOUT: 60,
+    }
+
+
+async def test_options_flow_legacy_api_string(hass: HomeAssistant) -> None:
+    """A single API id stored as a string is offered as a list."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
+        options={**RECOMMENDED_OPTIONS, CONF_LLM_HASS_API: llm.LLM_API_ASSIST},
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.gemini_live.async_setup_entry", return_value=True):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
+
+
+async def test_options_flow_prompt_uses_llm_context(hass: HomeAssistant) -> None:
+    """The prompt is rendered with the variables the conversation agent passes."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
+        options=RECOMMENDED_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_VOICE: "Sulafat",
+            CONF_PROMPT: "Speak {{ llm_context.language }}. {{ user_name or '' }}",
+            CONF_TEMPERATURE: 1.0,
+            CONF_ACTIVITY_DETECTION: "manual",
+            CONF_IDLE_TIMEOUT: 60,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_VOICE] == "Sulafat"

@@ -1,0 +1,164 @@
+"""Tests for Gemini Live diagnostics."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.const import CONF_API_KEY
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.gemini_live.const import (
+    CONF_BASE_URL,
+    CONF_LOCATION,
+    CONF_MODEL,
+    CONF_PROJECT_ID,
+    CONF_PROVIDER,
+    CONF_SERVICE_ACCOUNT,
+    DOMAIN,
+    GEMINI_API_MODELS,
+    PROVIDER_GEMINI_API,
+    PROVIDER_VERTEX_AI,
+    RECOMMENDED_OPTIONS,
+    VERTEX_AI_MODELS,
+)
+from tests.fake_live.server import FakeLiveServer
+
+PROJECT = "test-project"
+
+
+@pytest.fixture(autouse=True)
+async def setup_homeassistant(hass: HomeAssistant) -> None:
+    """Set up Home Assistant's core integration, which conversation needs."""
+    assert await async_setup_component(hass, "homeassistant", {})
+
+
+async def _download(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, entry: MockConfigEntry
+) -> str:
+    """Return the whole diagnostics file a user would download."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    client = await hass_client()
+    response = await client.get(f"/api/diagnostics/config_entry/{entry.entry_id}")
+    assert response.status == 200
+    return await response.text()
+
+
+async def test_diagnostics_vertex_ai(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    fake_live: FakeLiveServer,
+) -> None:
+    """Service-account secrets and access tokens never reach diagnostics."""
+    key_file = fake_live.service_account_json(PROJECT)
+    account = json.loads(key_file)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Gemini Live (Vertex AI, {PROJECT})",
+        unique_id=f"{account['client_email']}/{PROJECT}",
+        data={
+            CONF_PROVIDER: PROVIDER_VERTEX_AI,
+            CONF_SERVICE_ACCOUNT: key_file,
+            CONF_PROJECT_ID: PROJECT,
+            CONF_LOCATION: "us-central1",
+            CONF_MODEL: VERTEX_AI_MODELS[0],
+            CONF_BASE_URL: fake_live.base_url,
+        },
+        options=RECOMMENDED_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    tokens = list(fake_live.authority.tokens)
+    assert tokens
+    # A proxy endpoint may carry credentials: only its host is shown.
+    hass.config_entries.async_update_entry(
+        entry,
+        data={
+            **entry.data,
+            CONF_BASE_URL: fake_live.base_url.replace(
+                "http://", "https://proxy-user:s3cr3t@"
+            ),
+        },
+    )
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert result == {
+        "title": f"Gemini Live (Vertex AI, {PROJECT})",
+        "state": "loaded",
+        "provider": PROVIDER_VERTEX_AI,
+        "model": VERTEX_AI_MODELS[0],
+        "project_id": PROJECT,
+        "location": "us-central1",
+        "base_url_host": "127.0.0.1",
+        "data": {
+            CONF_PROVIDER: PROVIDER_VERTEX_AI,
+            CONF_SERVICE_ACCOUNT: REDACTED,
+            CONF_PROJECT_ID: PROJECT,
+            CONF_LOCATION: "us-central1",
+            CONF_MODEL: VERTEX_AI_MODELS[0],
+            CONF_BASE_URL: REDACTED,
+        },
+        "options": json.loads(json.dumps(RECOMMENDED_OPTIONS)),
+    }
+
+    text = await _download(hass, hass_client, entry)
+    secrets = [
+        key_file,
+        account["private_key"],
+        account["private_key_id"],
+        account["client_email"],
+        "s3cr3t",
+        *tokens,
+    ]
+    # The private key as JSON-escaped text too.
+    secrets.append(json.dumps(account["private_key"])[1:-1])
+    secrets.extend(line for line in account["private_key"].splitlines()[1:-1])
+    for secret in secrets:
+        assert secret not in text
+
+
+async def test_diagnostics_gemini_api(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    fake_live: FakeLiveServer,
+) -> None:
+    """The API key never reaches diagnostics, nor does the Google endpoint."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Gemini Live (Gemini API)",
+        data={
+            CONF_PROVIDER: PROVIDER_GEMINI_API,
+            CONF_API_KEY: fake_live.api_key,
+            CONF_MODEL: GEMINI_API_MODELS[0],
+            CONF_BASE_URL: fake_live.base_url,
+        },
+        options=RECOMMENDED_OPTIONS,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    # Google's own endpoint: no base URL stored.
+    hass.config_entries.async_update_entry(
+        entry, data={k: v for k, v in entry.data.items() if k != CONF_BASE_URL}
+    )
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert result["data"] == {
+        CONF_PROVIDER: PROVIDER_GEMINI_API,
+        CONF_API_KEY: REDACTED,
+        CONF_MODEL: GEMINI_API_MODELS[0],
+    }
+    assert result["base_url_host"] is None
+    assert result["project_id"] is None
+    assert result["state"] == "loaded"
+
+    text = await _download(hass, hass_client, entry)
+    assert fake_live.api_key not in text
