@@ -1,0 +1,112 @@
+"""Speech-to-text entity: the user's speech streamed into the Live session.
+
+The pipeline runs inside a chat session, so the run's conversation id is
+`chat_session.current_session`; the speech goes into that conversation's Live
+session (opened here, or reused), where the model starts replying as soon as
+the speech ends. The conversation and TTS entities pick up that reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from functools import partial
+
+from homeassistant.components import conversation, stt
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import chat_session, llm
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .audio import Resampler, float32_to_pcm16
+from .const import DOMAIN, LOGGER
+from .entity import GeminiLiveEntity
+from .live import LiveError
+from .runtime import GeminiLiveConfigEntry
+from .voice.config import async_conversation_config
+from .voice.languages import LANGUAGES
+
+INPUT_RATE = 16000
+"""Sample rate of the audio sent to the Live API."""
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: GeminiLiveConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the speech-to-text entity."""
+    async_add_entities([GeminiLiveSttEntity(entry)])
+
+
+class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
+    """Transcribes speech through the conversation's Live session."""
+
+    def __init__(self, entry: GeminiLiveConfigEntry) -> None:
+        """Create the entity of `entry`."""
+        super().__init__(entry, "stt")
+
+    @property
+    def supported_languages(self) -> list[str]:
+        """Return the languages of the Live API."""
+        return list(LANGUAGES)
+
+    @property
+    def supported_formats(self) -> list[stt.AudioFormats]:
+        """Return the supported format (raw PCM in a WAV-described stream)."""
+        return [stt.AudioFormats.WAV]
+
+    @property
+    def supported_codecs(self) -> list[stt.AudioCodecs]:
+        """Return the supported codec."""
+        return [stt.AudioCodecs.PCM]
+
+    @property
+    def supported_bit_rates(self) -> list[stt.AudioBitRates]:
+        """Return the supported sample width."""
+        return [stt.AudioBitRates.BITRATE_16]
+
+    @property
+    def supported_sample_rates(self) -> list[stt.AudioSampleRates]:
+        """Return every sample rate; all but 16 kHz are resampled."""
+        return list(stt.AudioSampleRates)
+
+    @property
+    def supported_channels(self) -> list[stt.AudioChannels]:
+        """Return the supported channel count."""
+        return [stt.AudioChannels.CHANNEL_MONO]
+
+    async def async_process_audio_stream(
+        self, metadata: stt.SpeechMetadata, stream: AsyncIterable[bytes]
+    ) -> stt.SpeechResult:
+        """Stream the speech into the Live session; return what Gemini heard."""
+        session = chat_session.current_session.get()
+        llm_context = llm.LLMContext(
+            platform=DOMAIN,
+            context=None,
+            language=metadata.language,
+            assistant=conversation.DOMAIN,
+            device_id=None,
+        )
+        try:
+            text = await self.entry.runtime_data.voice.transcribe(
+                session.conversation_id if session is not None else None,
+                _resampled(stream, metadata.sample_rate),
+                partial(async_conversation_config, self.hass, self.entry, llm_context),
+            )
+        except LiveError as err:
+            LOGGER.warning("Speech-to-text failed: %s", err)
+            return stt.SpeechResult(None, stt.SpeechResultState.ERROR)
+        return stt.SpeechResult(text, stt.SpeechResultState.SUCCESS)
+
+
+async def _resampled(stream: AsyncIterable[bytes], rate: int) -> AsyncIterator[bytes]:
+    """Yield `stream` (PCM16 mono at `rate`) as 16 kHz PCM16, chunk by chunk."""
+    if rate == INPUT_RATE:
+        async for chunk in stream:
+            yield chunk
+        return
+    resampler = Resampler(rate, INPUT_RATE)
+    async for chunk in stream:
+        if pcm := float32_to_pcm16(resampler.process(chunk)):
+            yield pcm
+    if pcm := float32_to_pcm16(resampler.flush()):
+        yield pcm

@@ -1,0 +1,147 @@
+"""Live session setups built from the config entry's options.
+
+Read each time a session opens, so changed options apply to the next session.
+The system instruction is assembled as Home Assistant's chat log does it
+(`ChatLog.async_provide_llm_data`): the templated prompt, the LLM API's
+prompt, the date and time unless a tool provides them, the extra prompt.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import (
+    CONF_LLM_HASS_API,
+    CONF_PROMPT,
+    EVENT_HOMEASSISTANT_STOP,
+)
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, TemplateError
+from homeassistant.helpers import llm, template
+
+from ..const import (  # noqa: TID252
+    ACTIVITY_DETECTION_MANUAL,
+    CONF_ACTIVITY_DETECTION,
+    CONF_IDLE_TIMEOUT,
+    CONF_LANGUAGE,
+    CONF_MODEL,
+    CONF_TEMPERATURE,
+    CONF_VOICE,
+    LOGGER,
+    RECOMMENDED_ACTIVITY_DETECTION,
+    RECOMMENDED_IDLE_TIMEOUT,
+)
+from ..live import ActivityDetection, LiveClient, LiveConfig  # noqa: TID252
+from .manager import VoiceManager
+from .tools import function_declarations
+
+SPEECH_INSTRUCTION = (
+    "You are a text-to-speech voice. Read every user message aloud exactly as "
+    "written, word for word, in the language it is written in. Never answer, "
+    "comment on, translate or add to it."
+)
+
+
+def create_voice_manager(
+    hass: HomeAssistant, entry: ConfigEntry, client: LiveClient
+) -> VoiceManager:
+    """Return the entry's voice manager; it closes its sessions when HA stops."""
+    manager = VoiceManager(
+        client,
+        spawn=partial(entry.async_create_background_task, hass),
+        idle_timeout=float(
+            entry.options.get(CONF_IDLE_TIMEOUT, RECOMMENDED_IDLE_TIMEOUT)
+        ),
+        speech_config=partial(speech_config, entry),
+    )
+
+    async def async_stop(event: Event) -> None:
+        await manager.async_close()
+
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, async_stop))
+    return manager
+
+
+async def async_conversation_config(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    llm_context: llm.LLMContext,
+    extra_system_prompt: str | None = None,
+) -> LiveConfig:
+    """Return the setup of a conversation session: prompt, tools, activity mode."""
+    options = entry.options
+    api: llm.APIInstance | None = None
+    if api_ids := options.get(CONF_LLM_HASS_API):
+        try:
+            api = await llm.async_get_api(hass, api_ids, llm_context)
+        except HomeAssistantError as err:
+            LOGGER.error("Error getting LLM API %s: %s", api_ids, err)
+    manual = (
+        options.get(CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION)
+        == ACTIVITY_DETECTION_MANUAL
+    )
+    return LiveConfig(
+        **_common(entry),
+        system_instruction=await _async_instructions(
+            hass, options.get(CONF_PROMPT), llm_context, api, extra_system_prompt
+        ),
+        functions=function_declarations(api) if api else (),
+        activity_detection=ActivityDetection(disabled=manual),
+    )
+
+
+def speech_config(entry: ConfigEntry) -> LiveConfig:
+    """Return the setup of a session that reads text aloud (standalone TTS)."""
+    return LiveConfig(**_common(entry), system_instruction=SPEECH_INSTRUCTION)
+
+
+def _common(entry: ConfigEntry) -> dict[str, Any]:
+    options = entry.options
+    return {
+        "model": entry.data[CONF_MODEL],
+        "voice": options.get(CONF_VOICE),
+        "language": options.get(CONF_LANGUAGE) or None,
+        "temperature": options.get(CONF_TEMPERATURE),
+        "thinking_budget": 0,
+    }
+
+
+async def _async_instructions(
+    hass: HomeAssistant,
+    prompt: str | None,
+    llm_context: llm.LLMContext,
+    api: llm.APIInstance | None,
+    extra_system_prompt: str | None,
+) -> str:
+    user_name: str | None = None
+    if (
+        llm_context.context
+        and llm_context.context.user_id
+        and (user := await hass.auth.async_get_user(llm_context.context.user_id))
+    ):
+        user_name = user.name
+    variables = {
+        "ha_name": hass.config.location_name,
+        "user_name": user_name,
+        "llm_context": llm_context,
+    }
+    try:
+        parts = [_render(hass, prompt or llm.DEFAULT_INSTRUCTIONS_PROMPT, variables)]
+    except TemplateError as err:
+        LOGGER.error("Error rendering prompt: %s", err)
+        parts = [llm.DEFAULT_INSTRUCTIONS_PROMPT]
+    if api:
+        parts.append(api.api_prompt)
+    if not api or not any(tool.name.endswith("GetDateTime") for tool in api.tools):
+        parts.append(_render(hass, llm.DATE_TIME_PROMPT, variables))
+    if extra_system_prompt:
+        parts.append(extra_system_prompt)
+    return "\n".join(parts)
+
+
+def _render(hass: HomeAssistant, text: str, variables: dict[str, Any]) -> str:
+    return str(
+        template.Template(text, hass).async_render(variables, parse_result=False)
+    )

@@ -1,0 +1,1 @@
+"""Tests of the voice layer: Live turns, sessions and Assist pipeline runs."""
