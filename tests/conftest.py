@@ -1,6 +1,5 @@
 """Shared fixtures for the Gemini Live tests."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,8 @@ pytest_plugins = ["tests.fake_live.plugin"]
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(
     enable_custom_integrations: None,
-) -> Iterator[None]:
+) -> None:
     """Let Home Assistant load this repository's custom integration."""
-    yield
 
 
 @pytest.fixture

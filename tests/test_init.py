@@ -153,7 +153,7 @@ async def test_setup_vertex_ai(hass: HomeAssistant, fake_live: FakeLiveServer) -
             PROVIDER_VERTEX_AI,
             {CONF_SERVICE_ACCOUNT: '{"type": "service_account"}'},
             None,
-            "invalid_auth",
+            "invalid_service_account",
         ),
     ],
     ids=["invalid_key", "permission_denied", "foreign_key", "broken_key_file"],
@@ -232,7 +232,7 @@ async def test_setup_error(
 
     assert entry.state is ConfigEntryState.SETUP_ERROR
     assert entry.error_reason_translation_key == translation_key
-    assert entry.error_reason_translation_placeholders == placeholders
+    assert placeholders.items() <= entry.error_reason_translation_placeholders.items()
     assert hass.config_entries.flow.async_progress() == []
 
 

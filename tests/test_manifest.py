@@ -367,8 +367,7 @@ def test_flow_errors_and_aborts_translated() -> None:
     """Every error and abort reason the flows use has a string."""
     source = _source("config_flow.py")
     errors = _string_literals(r'error(?:s\[[^\]]+\])? = "(\w+)"', source)
-    errors |= _string_literals(r'error = [A-Z_]+, "(\w+)"', source)
-    errors |= _string_literals(r'field, error = [A-Z_]+, "(\w+)"', source)
+    errors |= _live_error_keys()
     aborts = _string_literals(r'reason="(\w+)"', source)
     assert errors >= {
         "cannot_connect",
@@ -393,10 +392,24 @@ def test_flow_errors_and_aborts_translated() -> None:
     assert steps == set(STRINGS["config"]["step"]) | set(STRINGS["options"]["step"])
 
 
+def _live_error_keys() -> set[str]:
+    """Every key errors.error_key gives, over all the Live client's errors."""
+    from custom_components.gemini_live import live
+    from custom_components.gemini_live.errors import error_key
+
+    error_types = [
+        value
+        for value in vars(live).values()
+        if isinstance(value, type) and issubclass(value, live.LiveError)
+    ]
+    assert len(error_types) >= 10
+    return {error_key(error_type("x")) for error_type in error_types}
+
+
 def test_exception_translations_used() -> None:
-    """Every translation_key raised at setup has an exception string."""
-    keys = _string_literals(r'translation_key="(\w+)"', _source("__init__.py"))
-    assert keys
+    """Every translation key raised at setup or at run time has a string."""
+    keys = _live_error_keys()
+    keys |= _string_literals(r'translation_key="(\w+)"', _source("voice/chat.py"))
     assert keys <= set(STRINGS["exceptions"])
 
 

@@ -8,19 +8,12 @@ from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
     ConfigEntryError,
     ConfigEntryNotReady,
+    HomeAssistantError,
 )
 
 from .const import CONF_LOCATION, CONF_MODEL, DOMAIN, LOGGER
-from .live import (
-    InvalidLocationError,
-    InvalidServiceAccountError,
-    LiveAuthError,
-    LiveError,
-    LiveInvalidArgumentError,
-    LiveModelNotFoundError,
-    LivePermissionError,
-    LiveQuotaError,
-)
+from .errors import CREDENTIAL_ERRORS, TRANSIENT_ERRORS, error_key
+from .live import LiveError
 from .runtime import (
     GeminiLiveConfigEntry,
     GeminiLiveRuntimeData,
@@ -43,46 +36,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -
     try:
         client = await async_create_live_client(hass, entry.data)
         await client.validate(model)
-    except (LiveAuthError, InvalidServiceAccountError) as err:
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN, translation_key="invalid_auth"
-        ) from err
-    except LivePermissionError as err:
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN,
-            translation_key="permission_denied",
-            translation_placeholders={"model": model},
-        ) from err
-    except LiveModelNotFoundError as err:
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key="model_not_found",
-            translation_placeholders={"model": model},
-        ) from err
-    except LiveInvalidArgumentError as err:
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key="model_not_supported",
-            translation_placeholders={"model": model},
-        ) from err
-    except InvalidLocationError as err:
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_location",
-            translation_placeholders={"location": str(entry.data.get(CONF_LOCATION))},
-        ) from err
-    except LiveQuotaError as err:
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="quota_exceeded",
-            translation_placeholders={"reason": err.reason},
-        ) from err
     except LiveError as err:
-        # Connection, timeout and service errors: retry later.
-        raise ConfigEntryNotReady(
+        key = error_key(err)
+        error_type: type[HomeAssistantError] = ConfigEntryError
+        if key in CREDENTIAL_ERRORS:
+            error_type = ConfigEntryAuthFailed
+        elif key in TRANSIENT_ERRORS:
+            error_type = ConfigEntryNotReady
+        raise error_type(
             translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders={"reason": err.reason or type(err).__name__},
+            translation_key=key,
+            translation_placeholders={
+                "model": model,
+                "location": str(entry.data.get(CONF_LOCATION)),
+                "reason": err.reason or type(err).__name__,
+            },
         ) from err
 
     LOGGER.debug("Live session check passed for model %s", model)

@@ -7,7 +7,7 @@ import copy
 import hashlib
 import logging
 import re
-from typing import Any, override
+from typing import Any, Final, override
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -66,17 +66,8 @@ from .const import (
     RECOMMENDED_VOICE,
     VOICES,
 )
-from .live import (
-    InvalidLocationError,
-    InvalidServiceAccountError,
-    LiveAuthError,
-    LiveError,
-    LiveInvalidArgumentError,
-    LiveModelNotFoundError,
-    LivePermissionError,
-    LiveQuotaError,
-    ServiceAccount,
-)
+from .errors import error_key
+from .live import InvalidServiceAccountError, LiveError, ServiceAccount
 from .runtime import async_create_live_client
 
 _LOGGER = logging.getLogger(__name__)
@@ -176,6 +167,15 @@ async def async_validate_input(hass: HomeAssistant, data: Mapping[str, Any]) -> 
     await client.validate(data[CONF_MODEL])
 
 
+_ERROR_FIELDS: Final = {
+    "invalid_service_account": CONF_SERVICE_ACCOUNT,
+    "invalid_location": CONF_LOCATION,
+    "model_not_found": CONF_MODEL,
+    "model_not_supported": CONF_MODEL,
+}
+"""The form field an error concerns; the others show at the top of the form."""
+
+
 async def _async_validate(
     hass: HomeAssistant, data: Mapping[str, Any], fields: set[str]
 ) -> dict[str, str]:
@@ -184,31 +184,18 @@ async def _async_validate(
     An error that concerns one field is shown at that field when the form has
     it, otherwise at the top of the form.
     """
-    field = "base"
     try:
         await async_validate_input(hass, data)
-    except InvalidServiceAccountError:
-        field, error = CONF_SERVICE_ACCOUNT, "invalid_service_account"
-    except InvalidLocationError:
-        field, error = CONF_LOCATION, "invalid_location"
-    except LiveModelNotFoundError:
-        field, error = CONF_MODEL, "model_not_found"
-    except LiveInvalidArgumentError:
-        field, error = CONF_MODEL, "model_not_supported"
-    except LiveAuthError:
-        error = "invalid_auth"
-    except LivePermissionError:
-        error = "permission_denied"
-    except LiveQuotaError:
-        error = "quota_exceeded"
     except LiveError as err:
-        _LOGGER.debug("Cannot open a Live session: %s", err)
-        error = "cannot_connect"
+        error = error_key(err)
+        if error == "cannot_connect":
+            _LOGGER.debug("Cannot open a Live session: %s", err)
     except Exception:
         _LOGGER.exception("Unexpected exception while opening a Live session")
         error = "unknown"
     else:
         return {}
+    field = _ERROR_FIELDS.get(error, "base")
     return {field if field in fields else "base": error}
 
 

@@ -29,8 +29,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import chat_session
 
-from ..const import DOMAIN, LOGGER  # noqa: TID252
-from ..live import LiveError, OutputTranscription, ToolCall  # noqa: TID252
+from ..const import DOMAIN, LOGGER
+from ..live import LiveError, OutputTranscription, ToolCall
 from .manager import ConfigFactory, VoiceManager
 from .tools import BoundedAPIInstance, function_response, tool_input
 from .turn import LiveTurn

@@ -21,7 +21,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import llm, template
 
-from ..const import (  # noqa: TID252
+from ..const import (
     ACTIVITY_DETECTION_MANUAL,
     CONF_ACTIVITY_DETECTION,
     CONF_IDLE_TIMEOUT,
@@ -33,7 +33,7 @@ from ..const import (  # noqa: TID252
     RECOMMENDED_ACTIVITY_DETECTION,
     RECOMMENDED_IDLE_TIMEOUT,
 )
-from ..live import ActivityDetection, LiveClient, LiveConfig  # noqa: TID252
+from ..live import ActivityDetection, LiveClient, LiveConfig
 from .manager import VoiceManager
 from .tools import function_declarations
 

@@ -27,7 +27,7 @@ import contextvars
 import logging
 from typing import Any
 
-from ..live import LiveClient, LiveConfig, LiveSession  # noqa: TID252
+from ..live import LiveClient, LiveConfig, LiveSession
 from .session import Spawn, VoiceSession
 from .turn import LiveTurn
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, Callable, Coroutine, Sequence
 import logging
 from typing import Any
 
-from ..live import (  # noqa: TID252
+from ..live import (
     AudioChunk,
     FunctionResponse,
     GenerationComplete,

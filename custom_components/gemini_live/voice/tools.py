@@ -20,7 +20,7 @@ from homeassistant.helpers.json import json_bytes
 from homeassistant.util.json import json_loads
 import probatio
 
-from ..live import (  # noqa: TID252
+from ..live import (
     FunctionCall,
     FunctionDeclaration,
     FunctionResponse,

@@ -29,7 +29,7 @@ import contextlib
 from dataclasses import dataclass
 import logging
 
-from ..live import (  # noqa: TID252
+from ..live import (
     FunctionCall,
     FunctionResponse,
     LiveError,
