@@ -23,6 +23,9 @@ from .runtime import GeminiLiveConfigEntry
 from .voice.chat import async_handle_message
 from .voice.config import async_conversation_config
 
+PARALLEL_UPDATES = 0
+"""Requests run concurrently: each conversation has its own Live session."""
+
 
 async def async_setup_entry(
     hass: HomeAssistant,

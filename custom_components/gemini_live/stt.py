@@ -27,6 +27,9 @@ from .voice.languages import LANGUAGES
 INPUT_RATE = 16000
 """Sample rate of the audio sent to the Live API."""
 
+PARALLEL_UPDATES = 0
+"""Requests run concurrently: each conversation has its own Live session."""
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
