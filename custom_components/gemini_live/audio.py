@@ -1,0 +1,274 @@
+"""Streaming audio helpers (numpy only, no Home Assistant imports).
+
+- `Resampler`: streaming rational polyphase resampler for 16-bit mono PCM with
+  a Kaiser-windowed sinc anti-aliasing low-pass. Chunks of any size (odd byte
+  counts too) give exactly the samples one call on the whole signal gives.
+- PCM16 <-> float32 conversion and little-endian float32 packing.
+- `wav_header()`: header of an open-ended (streaming) WAV, PCM16 or IEEE float32.
+- `WavStreamEncoder`: PCM16 chunks in, one open-ended WAV stream out, resampled.
+
+Why float32 WAV: Home Assistant converts TTS audio with ffmpeg whenever a
+satellite sets preferred_* options. ffmpeg's WAV reader probes about 64 KiB
+ahead on 16-bit PCM input (looking for S/PDIF), which delays its first output
+byte by more than a second for live audio; on IEEE float input it does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from math import ceil, gcd, pi
+import struct
+from typing import Final
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+import numpy.typing as npt
+
+type FloatArray = npt.NDArray[np.float32]
+
+STOPBAND_ATTENUATION_DB: Final = 80.0
+"""Kaiser design attenuation of the anti-aliasing filter."""
+
+PASSBAND: Final = 0.9
+"""Pass band edge as a fraction of the lower Nyquist frequency; the stop band
+starts at that Nyquist frequency, so nothing above it aliases back."""
+
+_BLOCK: Final = 1024
+"""Output samples computed per vectorised step (bounds temporary memory)."""
+
+_UNKNOWN_SIZE: Final = 0xFFFFFFFF
+_WAVE_FORMAT_PCM: Final = 1
+_WAVE_FORMAT_IEEE_FLOAT: Final = 3
+
+
+class SampleFormat(StrEnum):
+    """Sample format of a WAV stream."""
+
+    PCM16 = "s16"
+    FLOAT32 = "f32"
+
+
+def pcm16_to_float32(pcm: bytes) -> FloatArray:
+    """Decode PCM16LE (even byte count) to float32 in [-1, 1)."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    samples *= np.float32(1 / 32768)
+    return samples
+
+
+def float32_to_pcm16(samples: FloatArray) -> bytes:
+    """Encode float32 samples as PCM16LE, rounding and clipping to full scale."""
+    scaled: FloatArray = np.rint(samples * np.float32(32768))
+    np.clip(scaled, -32768, 32767, out=scaled)
+    return scaled.astype("<i2").tobytes()
+
+
+def float32_to_bytes(samples: FloatArray) -> bytes:
+    """Pack float32 samples as little-endian IEEE float32 (WAV format tag 3)."""
+    return samples.astype("<f4", copy=False).tobytes()
+
+
+def wav_header(
+    sample_rate: int, sample_format: SampleFormat, channels: int = 1
+) -> bytes:
+    """Header of an open-ended WAV stream (RIFF and data sizes 0xFFFFFFFF).
+
+    ffmpeg treats the maximum data size as "until end of input" and decodes
+    while the stream is still being written. Float32 uses the 18-byte fmt
+    chunk (cbSize 0) that non-PCM formats call for.
+    """
+    if sample_format is SampleFormat.FLOAT32:
+        tag, width, extension = _WAVE_FORMAT_IEEE_FLOAT, 4, struct.pack("<H", 0)
+    else:
+        tag, width, extension = _WAVE_FORMAT_PCM, 2, b""
+    block_align = channels * width
+    fmt = struct.pack(
+        "<HHIIHH",
+        tag,
+        channels,
+        sample_rate,
+        sample_rate * block_align,
+        block_align,
+        8 * width,
+    )
+    fmt += extension
+    return b"".join(
+        (
+            struct.pack("<4sI4s", b"RIFF", _UNKNOWN_SIZE, b"WAVE"),
+            struct.pack("<4sI", b"fmt ", len(fmt)),
+            fmt,
+            struct.pack("<4sI", b"data", _UNKNOWN_SIZE),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FilterBank:
+    """Polyphase decomposition of one anti-aliasing filter.
+
+    Output sample n lies at time n*down + delay on the grid of the input
+    upsampled by `up`; it is the dot product of the `taps` input samples ending
+    at input index (n*down + delay) // up with row (n*down + delay) % up.
+    """
+
+    up: int
+    down: int
+    taps: int
+    delay: int
+    phases: FloatArray  # shape (up, taps), rows in input order, gain `up`
+
+
+def design_filter(in_rate: int, out_rate: int) -> FilterBank:
+    """Kaiser-windowed sinc low-pass for in_rate -> out_rate, split in phases."""
+    if in_rate <= 0 or out_rate <= 0:
+        raise ValueError(f"Sample rates must be positive: {in_rate}, {out_rate}")
+    return _design_filter(in_rate, out_rate)
+
+
+@lru_cache(maxsize=32)
+def _design_filter(in_rate: int, out_rate: int) -> FilterBank:
+    divisor = gcd(in_rate, out_rate)
+    up, down = out_rate // divisor, in_rate // divisor
+    upsampled_rate = in_rate * up
+    nyquist = min(in_rate, out_rate) / 2
+    transition = (1 - PASSBAND) * nyquist
+    cutoff = (1 + PASSBAND) / 2 * nyquist  # middle of the transition band
+    attenuation = STOPBAND_ATTENUATION_DB
+    beta = 0.1102 * (attenuation - 8.7)
+    length = ceil((attenuation - 7.95) / (2.285 * 2 * pi * transition / upsampled_rate))
+    taps = ceil(length / up)
+    length = taps * up - (taps * up + 1) % 2  # odd: the delay is a whole sample
+    delay = (length - 1) // 2
+
+    fc = cutoff / upsampled_rate
+    offsets = np.arange(length) - delay
+    prototype = 2 * fc * np.sinc(2 * fc * offsets) * np.kaiser(length, beta)
+    prototype *= up / prototype.sum()
+
+    padded = np.zeros(taps * up)
+    padded[:length] = prototype
+    # phases[p, m] = padded[(taps - 1 - m) * up + p]: coefficients in the
+    # order of the input window x[i - taps + 1 .. i].
+    phases = np.ascontiguousarray(padded.reshape(taps, up)[::-1].T, dtype=np.float32)
+    phases.flags.writeable = False
+    return FilterBank(up=up, down=down, taps=taps, delay=delay, phases=phases)
+
+
+class Resampler:
+    """Streaming resampler for 16-bit mono PCM between any two rates.
+
+    `process()` takes PCM16LE bytes of any length (a trailing odd byte is kept
+    for the next call) and returns the float32 samples that are complete so
+    far; `flush()` returns the rest, so that the total is
+    ceil(input samples * out_rate / in_rate), time-aligned with the input
+    (the filter delay is compensated). The object is then ready for a new
+    stream. Chunked and one-shot processing give identical samples.
+    """
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        """Prepare a resampler; filter banks are cached per rate pair."""
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self._bank = design_filter(in_rate, out_rate)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._partial = b""
+        # Input samples from absolute index self._start on; zero history first.
+        self._buffer: FloatArray = np.zeros(self._bank.taps - 1, dtype=np.float32)
+        self._start = 1 - self._bank.taps
+        self._inputs = 0
+        self._outputs = 0
+
+    def process(self, pcm: bytes) -> FloatArray:
+        """Feed PCM16LE bytes; return the output samples now complete."""
+        if self._partial:
+            pcm = self._partial + pcm
+        whole = len(pcm) & ~1
+        self._partial = pcm[whole:]
+        samples = pcm16_to_float32(pcm[:whole])
+        if self.in_rate == self.out_rate:
+            return samples
+        self._buffer = np.concatenate((self._buffer, samples))
+        self._inputs += len(samples)
+        bank = self._bank
+        ready = (self._inputs * bank.up - 1 - bank.delay) // bank.down + 1
+        return self._compute(ready)
+
+    def flush(self) -> FloatArray:
+        """Return the remaining output samples and reset for a new stream."""
+        bank = self._bank
+        total = -(-self._inputs * bank.up // bank.down)
+        if self.in_rate == self.out_rate or total <= self._outputs:
+            self._reset()
+            return np.zeros(0, dtype=np.float32)
+        last = ((total - 1) * bank.down + bank.delay) // bank.up
+        padding = np.zeros(last + 1 - self._inputs, dtype=np.float32)
+        self._buffer = np.concatenate((self._buffer, padding))
+        out = self._compute(total)
+        self._reset()
+        return out
+
+    def _compute(self, end: int) -> FloatArray:
+        """Compute outputs self._outputs..end-1 and drop consumed input."""
+        bank = self._bank
+        count = end - self._outputs
+        if count <= 0:
+            return np.zeros(0, dtype=np.float32)
+        out = np.empty(count, dtype=np.float32)
+        windows = sliding_window_view(self._buffer, bank.taps)
+        for offset in range(0, count, _BLOCK):
+            n = np.arange(
+                self._outputs + offset,
+                self._outputs + min(offset + _BLOCK, count),
+                dtype=np.int64,
+            )
+            position = n * bank.down + bank.delay
+            rows = position // bank.up - (bank.taps - 1) - self._start
+            coefficients = bank.phases[position % bank.up]
+            out[offset : offset + len(n)] = np.einsum(
+                "ij,ij->i", windows[rows], coefficients
+            )
+        self._outputs += count
+        first_needed = (self._outputs * bank.down + bank.delay) // bank.up - (
+            bank.taps - 1
+        )
+        self._buffer = self._buffer[first_needed - self._start :]
+        self._start = first_needed
+        return out
+
+
+class WavStreamEncoder:
+    """PCM16 mono chunks at `in_rate` -> one open-ended mono WAV at `out_rate`.
+
+    Emit `header()` first, then `encode()` of every chunk, then `flush()`.
+    """
+
+    def __init__(
+        self,
+        in_rate: int,
+        out_rate: int,
+        sample_format: SampleFormat = SampleFormat.FLOAT32,
+    ) -> None:
+        """Prepare the encoder."""
+        self.out_rate = out_rate
+        self.sample_format = sample_format
+        self._resampler = Resampler(in_rate, out_rate)
+
+    def header(self) -> bytes:
+        """Return the WAV header."""
+        return wav_header(self.out_rate, self.sample_format)
+
+    def encode(self, pcm: bytes) -> bytes:
+        """WAV data bytes for a PCM16LE chunk (may be empty)."""
+        return self._pack(self._resampler.process(pcm))
+
+    def flush(self) -> bytes:
+        """WAV data bytes of the resampler's tail."""
+        return self._pack(self._resampler.flush())
+
+    def _pack(self, samples: FloatArray) -> bytes:
+        if self.sample_format is SampleFormat.FLOAT32:
+            return float32_to_bytes(samples)
+        return float32_to_pcm16(samples)

@@ -1,0 +1,252 @@
+"""Text-to-speech entity: speaks with the Live turn's own audio.
+
+In a pipeline run the reply audio already exists: Gemini produced it while the
+conversation agent streamed the transcript. The entity therefore ignores the
+text of a pipeline run and streams the claimed turn's 24 kHz audio, found by
+the run's conversation id (`chat_session.current_session`) or, outside a
+chat session, by the text the turn's transcript starts with. Text no turn
+produced (`tts.speak` from an automation) is read aloud by Gemini in a short
+session of its own (`VoiceManager.speak`).
+
+Output format. Home Assistant runs ffmpeg on the result whenever a preferred
+format other than WAV, or any preferred sample rate, channel count, sample
+width or bitrate is set. ffmpeg's WAV reader probes ~64 KiB ahead on 16-bit
+PCM (over a second of 24 kHz audio) but not on IEEE float, so in that case the
+entity serves float32 WAV, already resampled (anti-aliased, in-process) to the
+preferred rate, and ffmpeg only converts the sample format. Otherwise nothing
+converts the stream, and it is plain 24 kHz PCM16 WAV that any player takes.
+
+Voice. The `voice` option is accepted (pipelines send one) but the audio
+keeps the entry's voice: a pipeline reply was spoken before TTS starts, and
+`VoiceManager.speak` uses the entry's voice too.
+
+Cache key. Home Assistant caches TTS results by message and options, and a
+pipeline asks for the partial text the agent returned with: a later reply
+starting with the same words would replay old audio. `default_options` holds
+a fresh `live_stream_id` for every stream, so every stream has its own key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import contextlib
+from typing import Any, Final
+import uuid
+
+from homeassistant.components import tts
+from homeassistant.components.tts import (
+    ATTR_PREFERRED_BITRATE,
+    ATTR_PREFERRED_FORMAT,
+    ATTR_PREFERRED_SAMPLE_BYTES,
+    ATTR_PREFERRED_SAMPLE_CHANNELS,
+    ATTR_PREFERRED_SAMPLE_RATE,
+    ATTR_VOICE,
+)
+from homeassistant.components.tts.entity import TTSAudioRequest
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import chat_session
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .audio import SampleFormat, WavStreamEncoder
+from .const import CONF_VOICE, DOMAIN, RECOMMENDED_VOICE, VOICES
+from .entity import GeminiLiveEntity
+from .live import LiveError
+from .runtime import GeminiLiveConfigEntry
+from .voice import LiveTurn
+from .voice.languages import LANGUAGES
+from .voice.turn import AUDIO_RATE
+
+PARALLEL_UPDATES = 0
+
+ATTR_STREAM_ID: Final = "live_stream_id"
+"""Private option: a fresh value per stream, so no two streams share a cache key."""
+
+KEEPALIVE_AFTER: Final = 1.0
+"""Seconds without reply audio before silence keeps the stream alive."""
+SILENCE_FRAME: Final = 0.1
+"""Seconds of silence per keepalive frame."""
+KEEPALIVE_INTERVAL: Final = 1.0
+"""Longest time without a frame while the listener still has audio buffered."""
+MAX_SILENCE: Final = 30.0
+"""Most silence one stream gets (the voice session gives up after 20 s)."""
+
+_CONVERTED_OPTIONS: Final = (
+    ATTR_PREFERRED_SAMPLE_RATE,
+    ATTR_PREFERRED_SAMPLE_CHANNELS,
+    ATTR_PREFERRED_SAMPLE_BYTES,
+    ATTR_PREFERRED_BITRATE,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: GeminiLiveConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Set up the text-to-speech entity."""
+    async_add_entities([GeminiLiveTtsEntity(entry)])
+
+
+class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
+    """Streams Live reply audio; reads other text aloud through Gemini."""
+
+    _attr_default_language = "en"
+    _attr_has_entity_name = False
+
+    def __init__(self, entry: GeminiLiveConfigEntry) -> None:
+        """Create the entity of `entry`."""
+        super().__init__(entry, "tts")
+        self._attr_supported_languages = list(LANGUAGES)
+        self._attr_supported_options = [
+            ATTR_VOICE,
+            ATTR_PREFERRED_FORMAT,
+            *_CONVERTED_OPTIONS,
+            ATTR_STREAM_ID,
+        ]
+
+    @property
+    def name(self) -> str:
+        """Return the entry's title.
+
+        Home Assistant's TTS refuses an engine without a name, and a device-named
+        entity has none; like OpenAI's TTS entity, this one is named itself.
+        """
+        return self.entry.title
+
+    @property
+    def default_options(self) -> Mapping[str, Any]:
+        """Return WAV (served as is) and a fresh stream id (see module docstring)."""
+        return {ATTR_PREFERRED_FORMAT: "wav", ATTR_STREAM_ID: uuid.uuid4().hex}
+
+    @callback
+    def async_get_supported_voices(self, language: str) -> list[tts.Voice]:
+        """Return the prebuilt voices, the entry's voice first."""
+        current = self.entry.options.get(CONF_VOICE, RECOMMENDED_VOICE)
+        ordered = sorted(VOICES, key=lambda name: name != current)
+        return [tts.Voice(name, name) for name in ordered]
+
+    async def async_stream_tts_audio(
+        self, request: TTSAudioRequest
+    ) -> tts.TTSAudioResponse:
+        """Stream the run's Live turn audio, or have Gemini say the text."""
+        session = chat_session.current_session.get()
+        conversation_id = session.conversation_id if session is not None else None
+        messages = aiter(request.message_gen)
+        first = ""
+        async for chunk in messages:
+            if first := chunk:
+                break
+        turn = self.entry.runtime_data.voice.claim_turn_for_speech(
+            conversation_id, first
+        )
+        # Read the rest of the text now, so that its producer never waits on us.
+        text = asyncio.create_task(_join(first, messages))
+        return tts.TTSAudioResponse("wav", self._async_wav(turn, text, request.options))
+
+    async def _async_wav(
+        self,
+        turn: LiveTurn | None,
+        text: asyncio.Task[str],
+        options: Mapping[str, Any],
+    ) -> AsyncGenerator[bytes]:
+        """Yield the turn's audio (or that of `text` spoken) as one WAV stream."""
+        encoder = _encoder(options)
+        try:
+            if turn is None:
+                if not (message := (await text).strip()):
+                    yield encoder.header()
+                    return
+                turn = await self.entry.runtime_data.voice.speak(message)
+            yield encoder.header()
+            async with contextlib.aclosing(
+                _keep_alive(turn.audio_stream(), encoder)
+            ) as audio:
+                async for chunk in audio:
+                    yield chunk
+            yield encoder.flush()
+        except LiveError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="live_error",
+                translation_placeholders={"reason": err.reason or str(err)},
+            ) from err
+        finally:
+            text.cancel()
+
+
+async def _join(first: str, rest: AsyncIterator[str]) -> str:
+    """Return `first` and the rest of a text stream, joined."""
+    return first + "".join([chunk async for chunk in rest])
+
+
+def _encoder(options: Mapping[str, Any]) -> WavStreamEncoder:
+    """Return the encoder for the stream Home Assistant makes of these options.
+
+    Mirrors `tts.SpeechManager._async_generate_tts_audio`: ffmpeg converts
+    unless the preferred format is WAV and no other preference is set.
+    """
+    converted = options.get(ATTR_PREFERRED_FORMAT) != "wav" or any(
+        options.get(option) is not None for option in _CONVERTED_OPTIONS
+    )
+    if not converted:
+        return WavStreamEncoder(AUDIO_RATE, AUDIO_RATE, SampleFormat.PCM16)
+    rate = int(options.get(ATTR_PREFERRED_SAMPLE_RATE) or AUDIO_RATE)
+    return WavStreamEncoder(AUDIO_RATE, rate, SampleFormat.FLOAT32)
+
+
+async def _keep_alive(
+    audio: AsyncIterator[bytes], encoder: WavStreamEncoder
+) -> AsyncGenerator[bytes]:
+    """Encode `audio`, adding silence while it pauses (e.g. during a tool call).
+
+    A Voice PE stalls when its stream gaps for more than ~5 s. After
+    `KEEPALIVE_AFTER` s without audio, a frame of silence goes out whenever
+    a real-time listener would have less than a frame left to play (assuming
+    playback starts with the stream), and at least every
+    `KEEPALIVE_INTERVAL` s; `MAX_SILENCE` s in all at most.
+    """
+    loop = asyncio.get_running_loop()
+    silence = bytes(2 * round(AUDIO_RATE * SILENCE_FRAME))
+    last_audio = last_frame = runs_out = loop.time()
+    frames_left = round(MAX_SILENCE / SILENCE_FRAME)
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(audio))
+            now = loop.time()
+            if now - last_audio < KEEPALIVE_AFTER:
+                timeout: float | None = last_audio + KEEPALIVE_AFTER - now
+            else:
+                timeout = SILENCE_FRAME if frames_left else None
+            done, _ = await asyncio.wait((pending,), timeout=timeout)
+            now = loop.time()
+            if not done:
+                if (
+                    frames_left
+                    and now - last_audio >= KEEPALIVE_AFTER
+                    and (
+                        runs_out - now < SILENCE_FRAME
+                        or now - last_frame >= KEEPALIVE_INTERVAL
+                    )
+                ):
+                    frames_left -= 1
+                    last_frame = now
+                    runs_out = max(runs_out, now) + SILENCE_FRAME
+                    yield encoder.encode(silence)
+                continue
+            try:
+                chunk = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            last_audio = last_frame = now
+            runs_out = max(runs_out, now) + len(chunk) / (2 * AUDIO_RATE)
+            yield encoder.encode(chunk)
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
