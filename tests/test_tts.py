@@ -238,6 +238,22 @@ async def test_speak_to_a_media_player(voice: Voice) -> None:
     assert connection.audio_out == speech("The washing machine is done.", RATE)
 
 
+async def test_speak_in_the_requested_voice(voice: Voice) -> None:
+    """The voice option of a TTS request picks Gemini's voice for that text."""
+    voice.server.queue_reply(Reply(text="Hello from Puck."))
+
+    data = await stream(
+        voice,
+        {"preferred_format": "wav", tts.ATTR_VOICE: "Puck"},
+        text("Hello from Puck."),
+    )
+
+    connection = voice.server.connections[-1]
+    speech_config = connection.config["generationConfig"]["speechConfig"]
+    assert speech_config["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"] == "Puck"
+    assert data == PCM16_HEADER + connection.audio_out
+
+
 async def test_no_pending_turn_falls_back_to_speak(voice: Voice) -> None:
     """A conversation without a pending turn: Gemini says the whole text."""
     voice.server.queue_reply(Reply(text="Good night."))

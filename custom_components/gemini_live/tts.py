@@ -158,7 +158,9 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
                 if not (message := (await text).strip()):
                     yield encoder.header()
                     return
-                turn = await self.entry.runtime_data.voice.speak(message)
+                turn = await self.entry.runtime_data.voice.speak(
+                    message, voice=options.get(tts.ATTR_VOICE)
+                )
             yield encoder.header()
             async with contextlib.aclosing(
                 _keep_alive(turn.audio_stream(), encoder)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 import contextvars
+from dataclasses import replace
 import logging
 from typing import Any
 
@@ -144,13 +145,15 @@ class VoiceManager:
                 return turn
         return None
 
-    async def speak(self, text: str) -> LiveTurn:
+    async def speak(self, text: str, *, voice: str | None = None) -> LiveTurn:
         """Have Gemini say `text` in a short session of its own.
 
-        The returned turn's audio is reserved for the caller; the session
-        closes when the turn ends.
+        `voice` overrides the entry's voice. The returned turn's audio is
+        reserved for the caller; the session closes when the turn ends.
         """
         config = self._speech_config()
+        if voice:
+            config = replace(config, voice=voice)
         session = self._open(await self._client.connect(config), None, config)
         turn = session.new_turn(voice=False)
         turn.claim_audio()
