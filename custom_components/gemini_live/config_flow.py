@@ -199,6 +199,23 @@ async def _async_validate(
     return {field if field in fields else "base": error}
 
 
+async def _async_validate_with_endpoint(
+    hass: HomeAssistant,
+    data: dict[str, Any],
+    user_input: Mapping[str, Any],
+    fields: set[str],
+) -> dict[str, str]:
+    """Put the form's service endpoint (if any) into `data`, then validate it."""
+    try:
+        base_url = _base_url_from_input(user_input)
+    except InvalidBaseUrlError:
+        return {"base": "invalid_url"}
+    data.pop(CONF_BASE_URL, None)
+    if base_url:
+        data[CONF_BASE_URL] = base_url
+    return await _async_validate(hass, data, fields)
+
+
 def _render_prompt(hass: HomeAssistant, prompt: str) -> None:
     """Render an instructions template as the conversation agent will.
 
@@ -269,15 +286,9 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_API_KEY: api_key,
                 CONF_MODEL: user_input[CONF_MODEL].strip(),
             }
-            try:
-                if base_url := _base_url_from_input(user_input):
-                    data[CONF_BASE_URL] = base_url
-            except InvalidBaseUrlError:
-                errors["base"] = "invalid_url"
-            else:
-                errors = await _async_validate(
-                    self.hass, data, {CONF_API_KEY, CONF_MODEL}
-                )
+            errors = await _async_validate_with_endpoint(
+                self.hass, data, user_input, {CONF_API_KEY, CONF_MODEL}
+            )
             if not errors:
                 return self.async_create_entry(
                     title=_entry_title(PROVIDER_GEMINI_API),
@@ -349,15 +360,12 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_LOCATION: user_input[CONF_LOCATION].strip(),
                 CONF_MODEL: user_input[CONF_MODEL].strip(),
             }
-            try:
-                if base_url := _base_url_from_input(user_input):
-                    data[CONF_BASE_URL] = base_url
-            except InvalidBaseUrlError:
-                errors["base"] = "invalid_url"
-            else:
-                errors = await _async_validate(
-                    self.hass, data, {CONF_PROJECT_ID, CONF_LOCATION, CONF_MODEL}
-                )
+            errors = await _async_validate_with_endpoint(
+                self.hass,
+                data,
+                user_input,
+                {CONF_PROJECT_ID, CONF_LOCATION, CONF_MODEL},
+            )
             if not errors:
                 return self.async_create_entry(
                     title=_entry_title(PROVIDER_VERTEX_AI, project_id),
@@ -462,17 +470,9 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_MODEL] = user_input[CONF_MODEL].strip()
             if provider == PROVIDER_VERTEX_AI:
                 data[CONF_LOCATION] = user_input[CONF_LOCATION].strip()
-            try:
-                base_url = _base_url_from_input(user_input)
-            except InvalidBaseUrlError:
-                errors["base"] = "invalid_url"
-            else:
-                data.pop(CONF_BASE_URL, None)
-                if base_url:
-                    data[CONF_BASE_URL] = base_url
-                errors = await _async_validate(
-                    self.hass, data, {CONF_LOCATION, CONF_MODEL}
-                )
+            errors = await _async_validate_with_endpoint(
+                self.hass, data, user_input, {CONF_LOCATION, CONF_MODEL}
+            )
             if not errors:
                 return self.async_update_reload_and_abort(entry, data=data)
         fields: dict[probatio.Marker, Any] = {}
