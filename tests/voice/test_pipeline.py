@@ -7,7 +7,7 @@ paths are in test_tts_pipeline.py); microphone audio is espeak-ng speech.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from homeassistant.components import assist_pipeline, conversation
@@ -364,30 +364,11 @@ async def test_slow_tool_gets_an_error_response(
     """A tool running longer than TOOL_TIMEOUT answers the model with an error."""
     monkeypatch.setattr(tools, "TOOL_TIMEOUT", 0.1)
 
-    class SlowTool(llm.Tool):
-        name = "slow_tool"
-        description = "Takes forever"
-        parameters = probatio.Schema({})
+    async def forever(llm_context: llm.LLMContext) -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {}
 
-        async def async_call(
-            self,
-            hass: HomeAssistant,
-            tool_input: llm.ToolInput,
-            llm_context: llm.LLMContext,
-        ) -> llm.ToolResult:
-            await asyncio.sleep(3600)
-            return llm.ToolResult(data={})
-
-    class SlowAPI(llm.API):
-        async def async_get_api_instance(
-            self, llm_context: llm.LLMContext
-        ) -> llm.APIInstance:
-            return llm.APIInstance(self, "", llm_context, [SlowTool()])
-
-    llm.async_register_api(voice.hass, SlowAPI(hass=voice.hass, id="slow", name="Slow"))
-    voice.hass.config_entries.async_update_entry(
-        voice.entry, options={**voice.entry.options, CONF_LLM_HASS_API: ["slow"]}
-    )
+    _use_tool(voice, "slow_tool", forever)
     voice.server.queue_reply(
         Reply(
             text="Let me see.",
@@ -447,30 +428,11 @@ async def test_tools_get_the_satellite_device(voice: Voice) -> None:
     """The satellite's device reaches the tools through the LLM context."""
     seen: list[str | None] = []
 
-    class WhereTool(llm.Tool):
-        name = "where_am_i"
-        description = "Tells where the user is"
-        parameters = probatio.Schema({})
+    async def where(llm_context: llm.LLMContext) -> dict[str, Any]:
+        seen.append(llm_context.device_id)
+        return {"area": "kitchen"}
 
-        async def async_call(
-            self,
-            hass: HomeAssistant,
-            tool_input: llm.ToolInput,
-            llm_context: llm.LLMContext,
-        ) -> llm.ToolResult:
-            seen.append(llm_context.device_id)
-            return llm.ToolResult(data={"area": "kitchen"})
-
-    class WhereAPI(llm.API):
-        async def async_get_api_instance(
-            self, llm_context: llm.LLMContext
-        ) -> llm.APIInstance:
-            return llm.APIInstance(self, "", llm_context, [WhereTool()])
-
-    llm.async_register_api(voice.hass, WhereAPI(hass=voice.hass, id="where", name="W"))
-    voice.hass.config_entries.async_update_entry(
-        voice.entry, options={**voice.entry.options, CONF_LLM_HASS_API: ["where"]}
-    )
+    _use_tool(voice, "where_am_i", where)
     voice.server.queue_reply(
         Reply(
             text="",
@@ -513,3 +475,37 @@ async def test_no_early_return_without_live_tts(voice: Voice) -> None:
     run = await voice.run("what is the weather like")
 
     assert run.speech == "Sunny, warm."
+
+
+def _use_tool(
+    voice: Voice,
+    name: str,
+    call: Callable[[llm.LLMContext], Awaitable[dict[str, Any]]],
+) -> None:
+    """Give the agent an LLM API whose one tool, `name`, runs `call`."""
+
+    class OneTool(llm.Tool):
+        description = "A test tool"
+        parameters = probatio.Schema({})
+
+        async def async_call(
+            self,
+            hass: HomeAssistant,
+            tool_input: llm.ToolInput,
+            llm_context: llm.LLMContext,
+        ) -> llm.ToolResult:
+            return llm.ToolResult(data=await call(llm_context))
+
+    tool = OneTool()
+    tool.name = name
+
+    class OneToolAPI(llm.API):
+        async def async_get_api_instance(
+            self, llm_context: llm.LLMContext
+        ) -> llm.APIInstance:
+            return llm.APIInstance(self, "", llm_context, [tool])
+
+    llm.async_register_api(voice.hass, OneToolAPI(hass=voice.hass, id=name, name=name))
+    voice.hass.config_entries.async_update_entry(
+        voice.entry, options={**voice.entry.options, CONF_LLM_HASS_API: [name]}
+    )
