@@ -23,7 +23,7 @@ from custom_components.gemini_live.audio import (
 )
 from custom_components.gemini_live.const import RECOMMENDED_VOICE, VOICES
 from custom_components.gemini_live.live import LiveError, LiveServiceUnavailableError
-from custom_components.gemini_live.tts import ATTR_STREAM_ID, GeminiLiveTtsEntity
+from custom_components.gemini_live.tts import GeminiLiveTtsEntity
 from tests.fake_live import Close, Reply, speech
 from tests.voice import conftest as harness
 from tests.voice.conftest import Voice
@@ -192,24 +192,6 @@ async def test_rest_of_the_text_is_read_at_once(
     async with asyncio.timeout(1):
         await drained.wait()
     assert b"".join([c async for c in response.data_gen]) == PCM16_HEADER + bytes(480)
-
-
-async def test_cache_key_differs_per_stream(voice: Voice) -> None:
-    """Two streams of the same text both reach Gemini; neither is a cache hit."""
-    hass = voice.hass
-    streams = [tts.async_create_stream(hass, voice.tts_entity) for _ in range(2)]
-    assert streams[0].options[ATTR_STREAM_ID] != streams[1].options[ATTR_STREAM_ID]
-    assert [s.extension for s in streams] == ["wav", "wav"]
-
-    results = []
-    for result_stream in streams:
-        voice.server.queue_reply(Reply(text="The same words."))
-        result_stream.async_set_message("The same words.")
-        results.append(b"".join([c async for c in result_stream.async_stream_result()]))
-
-    connections = voice.server.connections[-2:]
-    assert [c.turns[0].text for c in connections] == ["The same words."] * 2
-    assert results == [PCM16_HEADER + c.audio_out for c in connections]
 
 
 async def test_speak_to_a_media_player(voice: Voice) -> None:
@@ -404,7 +386,7 @@ async def test_listener_leaving_stops_reading(
 
 
 async def test_entity_attributes(voice: Voice) -> None:
-    """Named after the entry; Live API languages; 30 voices; private option."""
+    """Named after the entry; Live API languages; 30 voices; WAV by default."""
     entity = entity_of(voice)
     assert voice.tts_entity == "tts.gemini_live"
     state = voice.hass.states.get(voice.tts_entity)
@@ -415,7 +397,4 @@ async def test_entity_attributes(voice: Voice) -> None:
     assert sorted(v.voice_id for v in voices) == sorted(VOICES)
     assert {"en", "de", "vi", "zh"} <= set(entity.supported_languages)
     assert entity.default_language in entity.supported_languages
-    assert ATTR_STREAM_ID in (entity.supported_options or [])
-    first, second = entity.default_options, entity.default_options
-    assert first[ATTR_STREAM_ID] != second[ATTR_STREAM_ID]
-    assert first["preferred_format"] == "wav"
+    assert entity.default_options == {"preferred_format": "wav"}

@@ -19,6 +19,7 @@ from .runtime import (
     GeminiLiveRuntimeData,
     async_create_live_client,
 )
+from .satellites import SatelliteRuns
 from .voice.config import create_voice_manager
 
 __all__ = ["GeminiLiveConfigEntry", "GeminiLiveRuntimeData"]
@@ -54,8 +55,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -
         ) from err
 
     LOGGER.debug("Live session check passed for model %s", model)
+    satellites = SatelliteRuns(hass)
+    entry.async_on_unload(satellites.async_start())
     entry.runtime_data = GeminiLiveRuntimeData(
-        client=client, voice=create_voice_manager(hass, entry, client)
+        client=client,
+        voice=create_voice_manager(hass, entry, client),
+        satellites=satellites,
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

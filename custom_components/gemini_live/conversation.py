@@ -10,18 +10,19 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
-from homeassistant.components import assist_pipeline, conversation
+from homeassistant.components import conversation
 from homeassistant.components.conversation.models import AbstractConversationAgent
-from homeassistant.const import CONF_LLM_HASS_API, CONF_PROMPT, MATCH_ALL, Platform
+from homeassistant.const import CONF_LLM_HASS_API, CONF_PROMPT, MATCH_ALL
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import chat_session
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
-from .entity import GeminiLiveEntity, unique_id
+from .entity import GeminiLiveEntity
 from .runtime import GeminiLiveConfigEntry
 from .voice.chat import async_handle_message
-from .voice.config import async_conversation_config
+from .voice.config import async_session_setup
+from .voice.tools import ToolRunner
 
 PARALLEL_UPDATES = 0
 """Requests run concurrently: each conversation has its own Live session."""
@@ -68,6 +69,16 @@ class GeminiLiveConversationEntity(
         conversation.async_unset_agent(self.hass, self.entry)
         await super().async_will_remove_from_hass()
 
+    async def async_prepare(self, language: str | None = None) -> None:
+        """Note that the pipeline run about to start will reach this agent.
+
+        The pipeline prepares the agent before its STT stage, in the run's
+        chat session: the STT entity then answers the speech instead of only
+        transcribing it.
+        """
+        if (session := chat_session.current_session.get()) is not None:
+            self.entry.runtime_data.voice.expect_agent(session.conversation_id)
+
     async def _async_handle_message(
         self,
         user_input: conversation.ConversationInput,
@@ -86,40 +97,20 @@ class GeminiLiveConversationEntity(
         except conversation.ConverseError as err:
             return err.as_conversation_result()
         return await async_handle_message(
-            self.hass,
             manager=self.entry.runtime_data.voice,
             agent_id=self.entity_id,
-            early_audio=self._pipelines_play_live_audio(),
             user_input=user_input,
             chat_log=chat_log,
-            config=partial(
-                async_conversation_config,
+            setup=partial(
+                async_session_setup,
                 self.hass,
                 self.entry,
                 llm_context,
-                user_input.extra_system_prompt,
+                history=chat_log.content[:-1],
+                extra_system_prompt=chat_log.extra_system_prompt,
             ),
-        )
-
-    def _pipelines_play_live_audio(self) -> bool:
-        """Return whether the Assist pipelines of this agent play the Live audio.
-
-        True when every pipeline with this entry's STT and agent has this
-        entry's TTS: only then may a voice turn return early (see voice.chat),
-        since another TTS engine would speak just the partial text.
-        """
-        if assist_pipeline.DOMAIN not in self.hass.config.components:
-            return False
-        registry = er.async_get(self.hass)
-        stt_id = registry.async_get_entity_id(
-            Platform.STT, DOMAIN, unique_id(self.entry, Platform.STT)
-        )
-        tts_id = registry.async_get_entity_id(
-            Platform.TTS, DOMAIN, unique_id(self.entry, Platform.TTS)
-        )
-        return tts_id is not None and all(
-            pipeline.tts_engine == tts_id
-            for pipeline in assist_pipeline.async_get_pipelines(self.hass)
-            if pipeline.stt_engine == stt_id
-            and pipeline.conversation_engine == self.entity_id
+            tools=ToolRunner(
+                chat_log.llm_api,
+                partial(self.entry.async_create_background_task, self.hass),
+            ),
         )

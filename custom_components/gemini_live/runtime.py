@@ -28,6 +28,7 @@ from .live import (
     ServiceAccount,
     ServiceAccountCredentials,
 )
+from .satellites import SatelliteRuns
 from .voice import VoiceManager
 
 type GeminiLiveConfigEntry = ConfigEntry[GeminiLiveRuntimeData]
@@ -41,6 +42,8 @@ class GeminiLiveRuntimeData:
     """Live client bound to Home Assistant's shared aiohttp session."""
     voice: VoiceManager
     """Live sessions of the voice entities, by conversation id."""
+    satellites: SatelliteRuns
+    """The satellite of each pipeline run, for the STT entity."""
 
 
 async def async_create_live_client(

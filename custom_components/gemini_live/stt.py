@@ -21,8 +21,10 @@ from .const import DOMAIN, LOGGER
 from .entity import GeminiLiveEntity
 from .live import LiveError
 from .runtime import GeminiLiveConfigEntry
-from .voice.config import async_conversation_config
+from .satellites import SatelliteRun
+from .voice.config import async_session_setup, transcription_setup
 from .voice.languages import LANGUAGES
+from .voice.manager import SessionSetup
 
 INPUT_RATE = 16000
 """Sample rate of the audio sent to the Live API."""
@@ -80,25 +82,61 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
     async def async_process_audio_stream(
         self, metadata: stt.SpeechMetadata, stream: AsyncIterable[bytes]
     ) -> stt.SpeechResult:
-        """Stream the speech into the Live session; return what Gemini heard."""
+        """Stream the speech into the Live session; return what Gemini heard.
+
+        A run that goes on to this entry's agent (it was prepared for this
+        conversation) is answered in the conversation's session, set up with
+        the satellite's device and the conversation's history; any other run
+        is only transcribed.
+        """
         session = chat_session.current_session.get()
-        llm_context = llm.LLMContext(
-            platform=DOMAIN,
-            context=None,
-            language=metadata.language,
-            assistant=conversation.DOMAIN,
-            device_id=None,
-        )
+        conversation_id = session.conversation_id if session is not None else None
+        runtime = self.entry.runtime_data
+        satellite = runtime.satellites.pop()
+        respond = runtime.voice.agent_expected(conversation_id)
         try:
-            text = await self.entry.runtime_data.voice.transcribe(
-                session.conversation_id if session is not None else None,
+            text = await runtime.voice.transcribe(
+                conversation_id,
                 _resampled(stream, metadata.sample_rate),
-                partial(async_conversation_config, self.hass, self.entry, llm_context),
+                partial(self._async_setup, session, satellite, metadata.language)
+                if respond
+                else partial(self._async_transcription_setup),
+                respond=respond,
             )
         except LiveError as err:
             LOGGER.warning("Speech-to-text failed: %s", err)
             return stt.SpeechResult(None, stt.SpeechResultState.ERROR)
         return stt.SpeechResult(text, stt.SpeechResultState.SUCCESS)
+
+    async def _async_setup(
+        self,
+        session: chat_session.ChatSession | None,
+        satellite: SatelliteRun | None,
+        language: str,
+    ) -> SessionSetup:
+        """Set the conversation's session up for the satellite's device."""
+        llm_context = llm.LLMContext(
+            platform=DOMAIN,
+            context=satellite.context if satellite else None,
+            language=language,
+            assistant=conversation.DOMAIN,
+            device_id=satellite.device_id if satellite else None,
+        )
+        history: list[conversation.Content] = []
+        extra_prompt: str | None = None
+        if session is not None:
+            with conversation.async_get_chat_log(self.hass, session) as chat_log:
+                history, extra_prompt = chat_log.content, chat_log.extra_system_prompt
+        return await async_session_setup(
+            self.hass,
+            self.entry,
+            llm_context,
+            history=history,
+            extra_system_prompt=extra_prompt,
+        )
+
+    async def _async_transcription_setup(self) -> SessionSetup:
+        return transcription_setup(self.entry)
 
 
 async def _resampled(stream: AsyncIterable[bytes], rate: int) -> AsyncIterator[bytes]:

@@ -20,10 +20,11 @@ Voice. The `voice` option is accepted (pipelines send one) but the audio
 keeps the entry's voice: a pipeline reply was spoken before TTS starts, and
 `VoiceManager.speak` uses the entry's voice too.
 
-Cache key. Home Assistant caches TTS results by message and options, and a
-pipeline asks for the partial text the agent returned with: a later reply
-starting with the same words would replay old audio. `default_options` holds
-a fresh `live_stream_id` for every stream, so every stream has its own key.
+Cache. A pipeline run streams its TTS (the agent starts the stream at once,
+see `voice.chat`), and Home Assistant never caches a streamed result, so a
+reply is never replayed for another. Text spoken outside a Live turn
+(`tts.speak`, announcements) is cached by Home Assistant as usual, by text,
+voice and options.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 import contextlib
 from typing import Any, Final
-import uuid
 
 from homeassistant.components import tts
 from homeassistant.components.tts import (
@@ -59,9 +59,6 @@ from .voice.languages import LANGUAGES
 from .voice.turn import AUDIO_RATE
 
 PARALLEL_UPDATES = 0
-
-ATTR_STREAM_ID: Final = "live_stream_id"
-"""Private option: a fresh value per stream, so no two streams share a cache key."""
 
 KEEPALIVE_AFTER: Final = 1.0
 """Seconds without reply audio before silence keeps the stream alive."""
@@ -103,7 +100,6 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
             ATTR_VOICE,
             ATTR_PREFERRED_FORMAT,
             *_CONVERTED_OPTIONS,
-            ATTR_STREAM_ID,
         ]
 
     @property
@@ -117,8 +113,8 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
 
     @property
     def default_options(self) -> Mapping[str, Any]:
-        """Return WAV (served as is) and a fresh stream id (see module docstring)."""
-        return {ATTR_PREFERRED_FORMAT: "wav", ATTR_STREAM_ID: uuid.uuid4().hex}
+        """Return WAV, served as is when the caller asks for no other format."""
+        return {ATTR_PREFERRED_FORMAT: "wav"}
 
     @callback
     def async_get_supported_voices(self, language: str) -> list[tts.Voice]:

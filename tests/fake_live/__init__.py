@@ -20,6 +20,15 @@ server's fake STT), and inspect `fake_live.connections`::
     conn = await fake_live.wait_for_connection()
     await conn.wait_for_tool_responses(1)
     assert conn.history[-1].text == "Let me check. The lamp is on."
+
+Production behaviours are opt-in (defaults keep the simple sequence of
+`Reply`): on the server `input_transcription = "streaming"` (with
+`input_transcription_lag`), `output_transcript_lag`,
+`transcription_finished_flag`, `connection_lifetime` (with `go_away_notice`),
+`resumption_update_interval` and `expire_handles()`; per reply
+`transcript_lag`, `premature_turn_complete`, `then_delay` and
+`go_away=GoAway(after_chunks=...)`. `SpeechStream` is the incremental fake STT
+behind streamed input transcription.
 """
 
 from .connection import Connection, Session
@@ -45,7 +54,7 @@ from .scenario import (
     UserTurn,
 )
 from .server import FakeLiveServer
-from .speech import chunks, recognize, silence, speech
+from .speech import SpeechStream, chunks, recognize, silence, speech
 
 __all__ = [
     "API_KEY_INVALID",
@@ -66,6 +75,7 @@ __all__ = [
     "Reply",
     "Responder",
     "Session",
+    "SpeechStream",
     "Stall",
     "ToolCall",
     "Turn",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 import contextlib
 from dataclasses import dataclass, field
 import json
@@ -39,6 +39,7 @@ from .scenario import (
     UserTurn,
 )
 from .speech import recognize
+from .transcription import InputTranscriber
 
 if TYPE_CHECKING:
     from .auth import IssuedToken
@@ -136,6 +137,8 @@ class Connection:
         # User-turn state.
         self._turn_audio = bytearray()
         self._turn_rate = 16000
+        self._heard: InputTranscriber | None = None
+        """The input transcription of the user turn in progress."""
         self._in_activity = False
         self._speech_seen = False
         self._silence_samples = 0
@@ -278,9 +281,8 @@ class Connection:
 
     async def go_away(self, time_left: float = 2.0) -> None:
         """Send goAway; close 1008 if the client is still connected after."""
-        await self.send({"goAway": {"timeLeft": _duration(time_left)}})
-        self.go_away_sent = True
-        self._spawn(self._abort_after(time_left))
+        await self._send_go_away(time_left)
+        self.spawn(self._abort_after(time_left))
 
     async def send_error(self, error: ErrorFrame | None = None) -> None:
         """Send an {"error": {...}} data frame."""
@@ -288,9 +290,16 @@ class Connection:
         body = {"code": error.code, "message": error.message, "status": error.status}
         await self.send({"error": body})
 
-    async def send_resumption_update(self) -> str | None:
-        """Send a sessionResumptionUpdate with a new handle (if enabled)."""
+    async def send_resumption_update(self, *, resumable: bool = True) -> str | None:
+        """Send a sessionResumptionUpdate (if enabled) and return its handle.
+
+        `resumable=False` (model generating or a tool call pending) sends
+        `{"resumable": false}` without a handle, as production does.
+        """
         if not self.resumption or self.session is None:
+            return None
+        if not resumable:
+            await self.send({"sessionResumptionUpdate": {"resumable": False}})
             return None
         handle = secrets.token_urlsafe(48)
         self.server.register_handle(handle, self.session)
@@ -342,15 +351,55 @@ class Connection:
         self.closed, self.closed_by = True, by
         self.close_code, self.close_reason = code, reason
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `coro` as a task of this connection, cancelled by `shutdown()`.
+
+        An exception other than ConnectionError (the client left) is recorded
+        in `server.errors`, failing the test.
+        """
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        if (err := task.exception()) is not None and not isinstance(
+            err, ConnectionError
+        ):
+            self.server.errors.append(err)
+
+    async def _send_go_away(self, time_left: float) -> None:
+        await self.send({"goAway": {"timeLeft": _duration(time_left)}})
+        self.go_away_sent = True
 
     async def _abort_after(self, time_left: float) -> None:
         await asyncio.sleep(time_left)
         await self.close(1008, GOAWAY_ABORT)
+
+    async def _expire(self, lifetime: float, notice: float) -> None:
+        """End the connection after `lifetime` s: goAway `notice` s before."""
+        notice = min(notice, lifetime)
+        await asyncio.sleep(lifetime - notice)
+        if not self.go_away_sent:
+            await self._send_go_away(notice)
+        await self._abort_after(notice)
+
+    async def _resumption_updates(self, interval: float) -> None:
+        """Production's periodic updates: not resumable while replying."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.send_resumption_update(resumable=not self.replying)
+
+    def _start_timers(self) -> None:
+        """Start the connection-lifetime and periodic-resumption timers, if set."""
+        server = self.server
+        if server.connection_lifetime is not None:
+            self.spawn(self._expire(server.connection_lifetime, server.go_away_notice))
+        if server.resumption_update_interval is not None and self.resumption:
+            self.spawn(self._resumption_updates(server.resumption_update_interval))
 
     async def _next_message(self) -> dict[str, Any] | None:
         """Read the next client JSON message; None once closed (or closed on error)."""
@@ -430,6 +479,7 @@ class Connection:
         await self.send({"setupComplete": body})
         self.setup_complete_sent = True
         await self.send_resumption_update()
+        self._start_timers()
         if isinstance(fault, GoAway):
             await self.go_away(fault.time_left)
         return True
@@ -524,12 +574,26 @@ class Connection:
             return
         if self.manual_activity:
             if self._in_activity:
-                self._turn_audio += pcm
-                self._turn_rate = rate
+                await self._add_turn_audio(pcm, rate)
             return
+        await self._add_turn_audio(pcm, rate)
+        await self._detect_activity(pcm, rate)
+
+    async def _add_turn_audio(self, pcm: bytes, rate: int) -> None:
+        """Add audio to the user turn; the streaming STT hears it."""
         self._turn_audio += pcm
         self._turn_rate = rate
-        await self._detect_activity(pcm, rate)
+        await self._transcriber(rate).feed(pcm)
+
+    def _transcriber(self, rate: int) -> InputTranscriber:
+        """Return the input transcription of the turn in progress (made on demand)."""
+        if self._heard is None:
+            streaming = (
+                self.server.input_transcription == "streaming"
+                and "inputAudioTranscription" in self.config
+            )
+            self._heard = InputTranscriber(self, rate, streaming=streaming)
+        return self._heard
 
     async def _detect_activity(self, pcm: bytes, rate: int) -> None:
         """Server VAD: speech = 10 ms frames over the peak threshold."""
@@ -584,6 +648,7 @@ class Connection:
 
     def _reset_turn(self) -> None:
         self._turn_audio = bytearray()
+        self._heard = None
         self._speech_seen = False
         self._silence_samples = 0
 
@@ -595,6 +660,7 @@ class Connection:
             return
         await self.interrupt()
         audio = bytes(self._turn_audio)
+        heard = self._transcriber(self._turn_rate)
         self._reset_turn()
         turn = UserTurn(
             connection=self,
@@ -610,8 +676,8 @@ class Connection:
         if record and self.session is not None:
             entry = Turn(role="user", text=turn.query)
             self.session.history.append(entry)
-        self._player = ReplyPlayer(self, turn, entry)
-        self._reply_task = self._spawn(self._player.run())
+        self._player = ReplyPlayer(self, turn, entry, heard)
+        self._reply_task = self.spawn(self._player.run())
 
     async def interrupt(self) -> None:
         """Barge-in: stop the playing reply (interrupted, turnComplete)."""

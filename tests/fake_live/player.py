@@ -10,12 +10,11 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from . import protocol
-from .scenario import INTERNAL_ERROR, Reply, ToolCall, Turn, UserTurn
+from .scenario import INTERNAL_ERROR, Reply, Turn, UserTurn
 from .speech import async_speech, duration
+from .transcription import InputTranscriber, Outbox, transcription
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from .connection import Connection
 
 OUTPUT_RATE = 24000
@@ -30,18 +29,30 @@ def fragments(text: str) -> list[str]:
 class ReplyPlayer:
     """The model's side of one turn: transcripts, audio, tool calls, completion."""
 
-    def __init__(self, conn: Connection, turn: UserTurn, entry: Turn | None) -> None:
-        """Prepare to answer `turn`; `entry` is its history record."""
+    def __init__(
+        self,
+        conn: Connection,
+        turn: UserTurn,
+        entry: Turn | None,
+        heard: InputTranscriber,
+    ) -> None:
+        """Prepare to answer `turn` (history record `entry`, transcript `heard`)."""
         self.conn = conn
         self.turn = turn
         self.entry = entry
+        self.heard = heard
         self.spoken: list[str] = []
-        """outputTranscription fragments produced so far."""
+        """outputTranscription fragments produced so far (sent or pending)."""
         self.pending_calls: dict[str, str] = {}
         self.finishing = False
         self._responses: dict[str, dict[str, Any]] = {}
         self._responses_ready = asyncio.Event()
         self._out_start = conn.audio_out_size
+        self._transcript = Outbox(conn)
+        """The outputTranscription fragments, sent `transcript_lag` after
+        their audio chunk."""
+        self._chunk_at = 0.0
+        """Loop time of the last audio chunk sent."""
 
     async def run(self) -> None:
         """Choose the reply and play it (the connection's reply task)."""
@@ -64,6 +75,7 @@ class ReplyPlayer:
     async def interrupted(self) -> None:
         """Send what production sends after a barge-in (the task is cancelled)."""
         conn = self.conn
+        self._transcript.cancel()
         with contextlib.suppress(ConnectionError):
             await conn.send({"serverContent": {"interrupted": True}})
             if self.pending_calls:
@@ -72,6 +84,7 @@ class ReplyPlayer:
                 await conn.send({"toolCallCancellation": {"ids": ids}})
             await conn.send({"serverContent": {"turnComplete": True}})
             self._record(interrupted=True)
+            await self.heard.release()
             await conn.send_resumption_update()
         self.pending_calls.clear()
 
@@ -96,26 +109,20 @@ class ReplyPlayer:
                 Turn(role="model", text=text, interrupted=interrupted)
             )
 
-    async def _play(self, reply: Reply, *, first: bool) -> None:
+    async def _play(
+        self, reply: Reply, *, first: bool, delay: float | None = None
+    ) -> None:
         """Play one segment (recursing into the follow-up of tool calls)."""
-        conn, turn = self.conn, self.turn
+        conn = self.conn
         if reply.error is not None:
             await conn.send_error(reply.error)
             return
         if reply.stall:
             return
-        heard = reply.heard if reply.heard is not None else turn.heard
-        if first and reply.heard is not None and self.entry and not turn.text:
-            self.entry.text = reply.heard  # what the model "heard"
-        transcribe_in = (
-            first
-            and bool(heard)
-            and bool(turn.audio)
-            and "inputAudioTranscription" in conn.config
-        )
-        if transcribe_in and not reply.heard_late:
-            await self._input_transcription(heard or "")
-        delay = conn.server.model_delay if reply.delay is None else reply.delay
+        if first:
+            await self._begin(reply)
+        if delay is None:
+            delay = conn.server.model_delay if reply.delay is None else reply.delay
         if delay:
             await asyncio.sleep(delay)
         ends_turn = not reply.tool_calls
@@ -125,11 +132,12 @@ class ReplyPlayer:
         trailing = (
             words.pop() if ends_turn and reply.trailing_transcript and words else None
         )
-        if not await self._stream(reply, words):
+        if not await self._stream(reply, words, last=ends_turn and trailing is None):
             return
         if reply.tool_calls:
-            responses = await self._call_tools(reply.tool_calls)
-            await self._play(await _follow_up(reply, responses), first=False)
+            responses = await self._call_tools(reply)
+            follow = await _follow_up(reply, responses)
+            await self._play(follow, first=False, delay=reply.then_delay)
             return
         self.finishing = True
         await conn.send({"serverContent": {"generationComplete": True}})
@@ -141,16 +149,29 @@ class ReplyPlayer:
         usage = dict(reply.usage) if reply.usage is not None else self._usage()
         await conn.send({"serverContent": content, "usageMetadata": usage})
         if trailing is not None:
-            await self._output_transcription(trailing)
-        if transcribe_in and reply.heard_late:
-            await self._input_transcription(heard or "")
+            await self._say(reply, [trailing], last=True)
+        await self.heard.release()
         self._record(interrupted=False)
         await conn.send_resumption_update()
-        if reply.go_away is not None:
+        if reply.go_away is not None and reply.go_away.after_chunks is None:
             await conn.go_away(reply.go_away.time_left)
 
-    async def _stream(self, reply: Reply, words: list[str]) -> bool:
-        """Send the audio chunks with transcript fragments; False if closed."""
+    async def _begin(self, reply: Reply) -> None:
+        """Start the model turn: resumption unsafe, the input transcription."""
+        conn, turn = self.conn, self.turn
+        if conn.server.resumption_update_interval is not None:
+            await conn.send_resumption_update(resumable=False)
+        heard = reply.heard if reply.heard is not None else turn.heard
+        if reply.heard is not None and self.entry and not turn.text:
+            self.entry.text = reply.heard  # what the model "heard"
+        transcribe = bool(turn.audio) and "inputAudioTranscription" in conn.config
+        await self.heard.finish(heard if transcribe else None, hold=reply.heard_late)
+
+    async def _stream(self, reply: Reply, words: list[str], *, last: bool) -> bool:
+        """Send the audio chunks with transcript fragments; False if closed.
+
+        `last`: `words` end the model turn's transcription.
+        """
         conn = self.conn
         audio = (
             reply.audio if reply.audio is not None else await async_speech(reply.text)
@@ -158,28 +179,29 @@ class ReplyPlayer:
         size = 2 * (OUTPUT_RATE * reply.chunk_ms // 1000)
         pieces = [audio[i : i + size] for i in range(0, len(audio), size)]
         factor = reply.realtime_factor or conn.server.realtime_factor
+        go_away, close = reply.go_away, reply.close
+        loop = asyncio.get_running_loop()
+        self._chunk_at = loop.time()
         sent_words = 0
-        for index, piece in enumerate(pieces):
-            if reply.close is not None and index == reply.close.after_chunks:
-                await conn.close(reply.close.code, reply.close.reason)
+        for index in range(len(pieces) + 1):
+            end = index == len(pieces)
+            if go_away is not None and _reached(go_away.after_chunks, index, end):
+                await conn.go_away(go_away.time_left)
+            if close is not None and _reached(close.after_chunks, index, end):
+                await conn.close(close.code, close.reason)
                 return False
-            if index == reply.pause_after_chunks:
+            if _reached(reply.pause_after_chunks, index, end):
                 await asyncio.Event().wait()  # until a barge-in cancels us
+            if end:
+                break
+            piece = pieces[index]
             due = min(index * len(words) // len(pieces) + 1, len(words))
-            for word in words[sent_words:due]:
-                await self._output_transcription(word)
+            self._chunk_at = loop.time()
+            await self._say(reply, words[sent_words:due])
             sent_words = max(sent_words, due)
             await self._audio(piece)
             await asyncio.sleep(duration(piece, OUTPUT_RATE) / factor if factor else 0)
-        if reply.close is not None:
-            await conn.close(reply.close.code, reply.close.reason)
-            return False
-        if reply.pause_after_chunks is not None and reply.pause_after_chunks >= len(
-            pieces
-        ):
-            await asyncio.Event().wait()
-        for word in words[sent_words:]:
-            await self._output_transcription(word)
+        await self._say(reply, words[sent_words:], last=last)
         return True
 
     async def _audio(self, pcm: bytes) -> None:
@@ -192,19 +214,29 @@ class ReplyPlayer:
         await self.conn.send({"serverContent": {"modelTurn": {"parts": [part]}}})
         self.conn.record_audio_out(pcm)
 
-    async def _output_transcription(self, text: str) -> None:
-        if "outputAudioTranscription" in self.conn.config:
-            message = {"serverContent": {"outputTranscription": {"text": text}}}
-            await self.conn.send(message)
-        self.spoken.append(text)
+    async def _say(self, reply: Reply, words: list[str], *, last: bool = False) -> None:
+        """Post the outputTranscription of `words`, due the lag after the chunk.
 
-    async def _input_transcription(self, text: str) -> None:
-        for piece in fragments(text):
-            message = {"serverContent": {"inputTranscription": {"text": piece}}}
-            await self.conn.send(message)
+        `last`: they end the model turn (`server.transcription_finished_flag`).
+        """
+        self.spoken += words
+        conn = self.conn
+        if "outputAudioTranscription" not in conn.config:
+            return
+        lag = reply.transcript_lag
+        if lag is None:
+            lag = conn.server.output_transcript_lag
+        flag = last and conn.server.transcription_finished_flag
+        if flag and not words and self.spoken:  # the last word already went out
+            words = [""]
+        for index, word in enumerate(words):
+            finished = flag and index == len(words) - 1
+            message = transcription("outputTranscription", word, finished=finished)
+            await self._transcript.post(message, self._chunk_at + lag)
 
-    async def _call_tools(self, calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    async def _call_tools(self, reply: Reply) -> list[dict[str, Any]]:
         """Send toolCall and wait for every matching functionResponse."""
+        calls, premature = reply.tool_calls, reply.premature_turn_complete
         ids = [
             call.id or f"function-call-{secrets.randbelow(10**19)}" for call in calls
         ]
@@ -219,8 +251,12 @@ class ReplyPlayer:
         self._responses_ready.clear()
         self.conn.tool_calls += function_calls
         await self.conn.send({"toolCall": {"functionCalls": function_calls}})
+        if premature == "after_tool_call":
+            await self.conn.send({"serverContent": {"turnComplete": True}})
         await self._responses_ready.wait()
         self.pending_calls = {}
+        if premature == "after_tool_response":
+            await self.conn.send({"serverContent": {"turnComplete": True}})
         return [self._responses[call_id] for call_id in ids]
 
     def _usage(self) -> dict[str, Any]:
@@ -242,6 +278,14 @@ class ReplyPlayer:
             "promptTokensDetails": details,
             "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": audio_out}],
         }
+
+
+def _reached(count: int | None, index: int, end: bool) -> bool:
+    """Tell whether an "after `count` chunks" option fires at chunk `index`.
+
+    A count past the last chunk fires after it (`end`).
+    """
+    return count is not None and (count == index or (end and count > index))
 
 
 async def _follow_up(reply: Reply, responses: list[dict[str, Any]]) -> Reply:

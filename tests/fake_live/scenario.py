@@ -44,6 +44,8 @@ GOAWAY_ABORT = (
 type TurnEnd = Literal[
     "activityEnd", "audioStreamEnd", "silence", "clientContent", "text"
 ]
+type PrematureTurnComplete = Literal["after_tool_call", "after_tool_response"]
+"""Where a Reply with tool calls sends an early, empty `turnComplete`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,10 +104,15 @@ class GoAway:
     """Send `goAway{timeLeft}`; close 1008 if the client is still there after.
 
     As a connection fault: right after setupComplete. In `Reply(go_away=...)`:
-    after the turn (after its sessionResumptionUpdate).
+    after the turn (after its sessionResumptionUpdate), or in the middle of
+    the reply, after `after_chunks` audio chunks, the rest of the reply still
+    streaming on the same connection until the abort.
     """
 
     time_left: float = 2.0
+    """Seconds until the 1008 GOAWAY_ABORT close (sent as "2s", "0.500s")."""
+    after_chunks: int | None = None
+    """In a Reply: send it after this many audio chunks; None: after the turn."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,13 +136,44 @@ type Fault = Refuse | Close | Stall | GoAway | ErrorFrame
 class Reply:
     """What the model does for one user turn.
 
-    Sequence sent: inputTranscription fragments (the `heard` text), an optional
-    `delay`, the audio of `text` in ~`chunk_ms` chunks interleaved with word-by-
-    word outputTranscription fragments, then either a toolCall (when
-    `tool_calls`; after the matching toolResponse the `then` reply continues
-    the same model turn) or generationComplete, turnComplete with
-    usageMetadata, the last outputTranscription fragment (trailing, as in
-    production) and sessionResumptionUpdate.
+    Sequence sent (defaults first, options in brackets):
+
+    1. [`sessionResumptionUpdate{resumable: false}` when
+       `server.resumption_update_interval` is set: the model starts generating.]
+    2. inputTranscription fragments of `heard` (the turn's fake STT unless
+       scripted), when the setup has inputAudioTranscription and the turn had
+       audio. `server.input_transcription = "at_turn_end"` (default): all of
+       them here. `"streaming"`: most were already sent while the audio arrived
+       (`server.input_transcription_lag` s after the audio that completed each
+       word); the last ones follow here, that lag after the end of the turn,
+       interleaving with what follows. [`heard_late`: the ones not sent yet
+       come after turnComplete instead (step 6).]
+    3. `delay` seconds (None: `server.model_delay`); before a continuation,
+       the calling reply's `then_delay` if set.
+    4. The audio of `text` in ~`chunk_ms` chunks, each chunk's share of the
+       word-by-word outputTranscription fragments before it, or
+       `transcript_lag` s after it (`server.output_transcript_lag`; then the
+       fragments trail generationComplete/turnComplete by up to the lag).
+       [`go_away=GoAway(after_chunks=N)`: goAway after N chunks, streaming on;
+       `close`: close after `close.after_chunks`; `pause_after_chunks`: wait
+       for a barge-in.] A barge-in (speech in server VAD, activityStart,
+       clientContent or realtimeInput.text) stops the reply: `interrupted`,
+       `toolCallCancellation` (pending calls), `turnComplete` (never
+       generationComplete), sessionResumptionUpdate; pending lagged output
+       fragments are dropped.
+    5. With `tool_calls`: toolCall, [`premature_turn_complete=
+       "after_tool_call"`: an empty turnComplete right away], the wait for
+       every matching toolResponse, [`"after_tool_response"`: an empty
+       turnComplete, no generationComplete, no audio], then the `then` reply
+       continues the same model turn from step 3.
+    6. generationComplete, turnComplete with usageMetadata, the last
+       outputTranscription fragment (`trailing_transcript`, as in production),
+       [the late input transcription], sessionResumptionUpdate, [goAway of
+       `go_away` without `after_chunks`].
+
+    With `server.transcription_finished_flag`, the last fragment of each
+    transcription (input and output) carries `finished: true` (an empty one
+    when every word already went out); production never sets it.
     """
 
     text: str = "OK."
@@ -143,13 +181,23 @@ class Reply:
     audio: bytes | None = None
     """24 kHz PCM16 mono to send instead of the espeak-ng speech of `text`."""
     heard: str | None = None
-    """Input transcription; None: fake STT of the turn's audio (speech registry)."""
+    """Input transcription; None: fake STT of the turn's audio (speech registry).
+    When streaming, only its words after those already streamed are sent (none
+    when it does not start with them)."""
     heard_late: bool = False
-    """Send the input transcription after turnComplete instead of first."""
+    """Send the input transcription (streaming: the words not sent yet) after
+    turnComplete instead of first."""
     tool_calls: Sequence[ToolCall] = ()
     """Calls made after speaking `text`; the server then waits for toolResponse."""
     then: Reply | FollowUp | None = None
     """The continuation after the tool responses (a Reply or a callable)."""
+    then_delay: float | None = None
+    """Seconds between the tool responses and the continuation; None: the
+    continuation's own `delay`."""
+    premature_turn_complete: PrematureTurnComplete | None = None
+    """Send an empty turnComplete (no generationComplete, no audio) right after
+    the toolCall or after the tool responses, before the continuation, as 2.5
+    native-audio models do."""
     delay: float | None = None
     """Seconds before the first model frame; None: `server.model_delay`."""
     chunk_ms: int = 40
@@ -160,6 +208,9 @@ class Reply:
     """Stop after this many audio chunks and wait for a barge-in (or close)."""
     trailing_transcript: bool = True
     """Send the last outputTranscription fragment after turnComplete."""
+    transcript_lag: float | None = None
+    """Seconds each outputTranscription fragment trails its audio chunk; None:
+    `server.output_transcript_lag` (default 0: the fragments come first)."""
     usage: Mapping[str, Any] | None = None
     """usageMetadata sent with turnComplete; None: computed (Developer names)."""
     turn_complete_reason: str | None = None
@@ -169,7 +220,7 @@ class Reply:
     stall: bool = False
     """Never answer this turn."""
     go_away: GoAway | None = None
-    """Send goAway after this turn."""
+    """Send goAway after this turn (or mid-reply: `GoAway.after_chunks`)."""
     error: ErrorFrame | None = None
     """Send this error frame instead of the reply."""
 

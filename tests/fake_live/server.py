@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 import contextlib
 import secrets
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from aiohttp import web
 
@@ -54,7 +54,22 @@ class FakeLiveServer:
     Configure before or during a test (plain attributes): `default_reply`,
     `responder`, `model_delay`, `realtime_factor`, `text_frames`,
     `send_session_id`, `vad_silence_ms`, `vad_threshold`, `token_lifetime`,
-    and the served `developer_models` / `vertex_models` / `vertex_locations`.
+    the served `developer_models` / `vertex_models` / `vertex_locations`, and
+    the production behaviours below (defaults keep them off or minimal):
+
+    * `input_transcription` ("at_turn_end" | "streaming") and
+      `input_transcription_lag`: user-speech transcript at the reply's start,
+      or word by word while the audio arrives (live-api.md 2.3, 3.2, 8.2);
+    * `output_transcript_lag`: output transcription trailing its audio (3.2,
+      8.2; per reply `Reply.transcript_lag`);
+    * `transcription_finished_flag`: `finished: true` on the last fragment of
+      each transcription (production never sets it, 8.3);
+    * `connection_lifetime` and `go_away_notice`: goAway, then the 1008
+      GOAWAY_ABORT close, as production ends connections after ~10 min (3.5,
+      6);
+    * `resumption_update_interval`: periodic sessionResumptionUpdate, not
+      resumable (no handle) while the model generates or a tool call is
+      pending (3.6, 3.10); `expire_handles()` invalidates issued handles.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -88,6 +103,30 @@ class FakeLiveServer:
         automaticActivityDetection.silenceDurationMs says otherwise)."""
         self.vad_threshold = 1000
         """Server VAD: peak PCM16 amplitude counted as speech."""
+        self.input_transcription: Literal["at_turn_end", "streaming"] = "at_turn_end"
+        """When the inputTranscription of a user turn is sent (setup with
+        inputAudioTranscription): "at_turn_end" all of it when the reply starts;
+        "streaming" word by word while the turn's audio arrives (fake STT of
+        the audio so far, `SpeechStream`), the last words after the turn."""
+        self.input_transcription_lag = 0.2
+        """Streaming: seconds between the audio that completes a word (or the
+        end of the turn) and that word's fragment."""
+        self.output_transcript_lag = 0.0
+        """Seconds each outputTranscription fragment trails the audio chunk it
+        belongs to (`Reply.transcript_lag` overrides); 0: just before it."""
+        self.transcription_finished_flag = False
+        """Set `finished: true` on the last fragment of each transcription."""
+        self.connection_lifetime: float | None = None
+        """Seconds from setupComplete after which a connection is aborted (1008
+        GOAWAY_ABORT), goAway coming `go_away_notice` s before; None: never.
+        Production: ~600 s (goAway at ~540 s with timeLeft "50s")."""
+        self.go_away_notice = 50.0
+        """The goAway timeLeft before `connection_lifetime` ends."""
+        self.resumption_update_interval: float | None = None
+        """Seconds between periodic sessionResumptionUpdates (setup with
+        sessionResumption): a new handle, or `{"resumable": false}` without a
+        handle while a reply plays (then also one at the start of each reply).
+        None: only after setupComplete and after each turn."""
         self.developer_models: set[str] = set(DEVELOPER_MODELS)
         self.vertex_models: set[str] = set(VERTEX_MODELS)
         self.vertex_locations: set[str] = set(VERTEX_LOCATIONS)
@@ -237,6 +276,14 @@ class FakeLiveServer:
     def resolve_handle(self, handle: str) -> tuple[Session, int] | None:
         """Return the session and history length for a handle."""
         return self._handles.get(handle)
+
+    def expire_handles(self) -> None:
+        """Invalidate every resumption handle issued so far.
+
+        Resuming with one is then refused like an unknown handle (1007
+        "Request contains an invalid argument.").
+        """
+        self._handles.clear()
 
     # ---------------------------------------------------------------- waits
 

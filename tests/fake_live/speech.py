@@ -4,13 +4,16 @@
 resampled by sox. Results are cached on disk (per text, rate and voice) and in
 memory, and every result is remembered in a registry so that the fake server
 can "recognise" audio a client sends: `recognize(pcm, rate)` returns the text
-whose speech occurs in `pcm`.
+whose speech occurs in `pcm`, and `SpeechStream` hears the words of registered
+speech while its audio is still arriving.
 """
 
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Iterator
+from dataclasses import dataclass
 import hashlib
 import os
 from pathlib import Path
@@ -156,3 +159,140 @@ def recognize(pcm: bytes, rate: int = 16000) -> str | None:
         if all(span[1] <= c[0] or span[0] >= c[1] for c in chosen):
             chosen.append(span)
     return " ".join(text for *_, text in sorted(chosen)) or None
+
+
+# ------------------------------------------------------------ streaming STT
+
+_ANCHOR = 64
+"""Bytes of an utterance's first sound that must arrive to start a match."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Utterance:
+    """A registered utterance prepared for streaming recognition."""
+
+    text: str
+    source: bytes
+    core: bytes
+    """The PCM without its leading and trailing digital silence."""
+    words: tuple[str, ...]
+    shares: tuple[float, ...]
+    """Share of `core` by the end of each word (by characters)."""
+
+    @classmethod
+    def of(cls, text: str, pcm: bytes) -> _Utterance:
+        start = (len(pcm) - len(pcm.lstrip(b"\0"))) // 2 * 2
+        end = (len(pcm.rstrip(b"\0")) + 1) // 2 * 2
+        words = tuple(text.split())
+        total, shares = sum(map(len, words)), []
+        for word in words:
+            shares.append((shares[-1] if shares else 0) + len(word) / total)
+        shares[-1] = 1.0
+        return cls(text, pcm, pcm[start:end], words, tuple(shares))
+
+
+_prepared: dict[tuple[int, str], _Utterance] = {}
+
+
+def _utterances(rate: int) -> list[_Utterance]:
+    """Return the registered utterances at `rate`, prepared (cached)."""
+    out = []
+    for text, pcm in _registry.get(rate, {}).items():
+        utterance = _prepared.get((rate, text))
+        if utterance is None or utterance.source is not pcm:
+            utterance = _prepared[rate, text] = _Utterance.of(text, pcm)
+        if len(utterance.core) >= _ANCHOR and utterance.words:
+            out.append(utterance)
+    return out
+
+
+@dataclass(slots=True)
+class _Match:
+    """An utterance whose PCM the stream matches from `start` on, so far."""
+
+    utterance: _Utterance
+    start: int
+    matched: int = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self.matched
+
+    def words(self) -> list[str]:
+        """Return the words covered by the share of the utterance matched so far."""
+        utterance = self.utterance
+        share = self.matched / len(utterance.core)
+        return list(utterance.words[: bisect_right(utterance.shares, share)])
+
+
+class SpeechStream:
+    """Incremental fake STT: the words of registered speech heard so far.
+
+    `feed` PCM16 mono as it arrives; `words` grows while a registered
+    utterance's PCM arrives byte for byte from its first sound on (digital
+    silence at its edges ignored). A word counts as heard once the share of
+    the utterance's audio received reaches the share of its characters up to
+    the end of that word, so a whole utterance is heard only once all of its
+    sound arrived. Candidates that diverge from the audio are dropped; of
+    overlapping ones the longest match wins (candidates matching the very same
+    audio keep only the words they agree on). Speech clipped at its start is
+    not heard while streaming (`recognize` of the whole audio still finds it).
+    """
+
+    def __init__(self, rate: int = 16000) -> None:
+        """Start an empty stream of PCM at `rate` Hz."""
+        self.rate = rate
+        self._pcm = bytearray()
+        self._matches: list[_Match] = []
+
+    def feed(self, pcm: bytes) -> list[str]:
+        """Add received audio; return the words heard so far."""
+        first = max(len(self._pcm) - _ANCHOR + 1, 0)  # starts not searched yet
+        self._pcm += pcm
+        self._matches = [m for m in self._matches if self._extend(m)]
+        for utterance in _utterances(self.rate):
+            anchor = utterance.core[:_ANCHOR]
+            start = self._pcm.find(anchor, first)
+            while start >= 0:
+                match = _Match(utterance, start)
+                if self._extend(match):
+                    self._matches.append(match)
+                start = self._pcm.find(anchor, start + 1)
+        return self.words
+
+    @property
+    def words(self) -> list[str]:
+        """The words heard so far, in the order spoken."""
+        chosen: list[tuple[int, int, list[str]]] = []
+        for match in sorted(self._matches, key=lambda m: -m.matched):
+            words = match.words()
+            for start, end, kept in chosen:
+                if (start, end) == (match.start, match.end):
+                    del kept[_common_prefix(kept, words) :]
+                    break
+                if match.start < end and start < match.end:
+                    break
+            else:
+                chosen.append((match.start, match.end, words))
+        return [
+            word for *_, words in sorted(chosen, key=lambda c: c[0]) for word in words
+        ]
+
+    def _extend(self, match: _Match) -> bool:
+        """Compare the newly arrived audio; False once it diverged."""
+        core, done = match.utterance.core, match.matched
+        count = min(len(core) - done, len(self._pcm) - match.end)
+        if self._pcm[match.end : match.end + count] != core[done : done + count]:
+            return False
+        match.matched += count
+        return True
+
+
+def _common_prefix(first: list[str], second: list[str]) -> int:
+    """Count the leading words two lists share."""
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count

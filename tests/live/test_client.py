@@ -21,12 +21,20 @@ from custom_components.gemini_live.live import (
     LiveModelNotFoundError,
     LivePermissionError,
     LiveQuotaError,
+    LiveResumptionError,
     LiveServiceUnavailableError,
     LiveTimeoutError,
     Provider,
     SessionResumptionUpdate,
 )
-from tests.fake_live import Close, ErrorFrame, FakeLiveServer, Refuse, Stall
+from tests.fake_live import (
+    INVALID_ARGUMENT,
+    Close,
+    ErrorFrame,
+    FakeLiveServer,
+    Refuse,
+    Stall,
+)
 
 from .conftest import GEMINI_MODEL, VERTEX_MODEL, ClientFactory
 
@@ -311,3 +319,28 @@ async def test_cancel_during_setup_closes_socket(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await conn.wait_closed() == 1000
+
+
+async def test_connect_with_unknown_handle(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """A handle the server does not know (or no longer keeps) is refused at setup."""
+    with pytest.raises(LiveResumptionError, match="refused") as info:
+        await gemini_client().connect(
+            LiveConfig(model=GEMINI_MODEL), resumption_handle="expired-handle"
+        )
+    assert (info.value.close_code, info.value.reason) == (1007, INVALID_ARGUMENT)
+    assert isinstance(info.value.__cause__, LiveInvalidArgumentError)
+    conn = fake_live.connections[0]
+    assert conn.setup is not None
+    assert conn.setup["sessionResumption"] == {"handle": "expired-handle"}
+
+
+async def test_setup_refusal_without_handle_keeps_its_class(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """Only a resuming setup turns a setup close into LiveResumptionError."""
+    fake_live.add_fault(Close(code=1007, reason=INVALID_ARGUMENT))
+    with pytest.raises(LiveInvalidArgumentError) as info:
+        await gemini_client().connect(LiveConfig(model=GEMINI_MODEL))
+    assert not isinstance(info.value, LiveResumptionError)

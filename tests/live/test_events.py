@@ -151,6 +151,9 @@ def test_turn_complete_defaults() -> None:
     assert parse({"serverContent": {"turnComplete": True}}) == [
         TurnComplete(None, False)
     ]
+    assert parse({"serverContent": {"turnComplete": True}})[0] == TurnComplete(
+        None, False, None
+    )
     assert parse({"serverContent": {"turnComplete": False, "interrupted": False}}) == []
 
 
@@ -292,3 +295,45 @@ def test_error_frames(message: object, expected: type[Exception]) -> None:
 def test_malformed_frames(payload: bytes | str) -> None:
     with pytest.raises(LiveServiceUnavailableError, match="Malformed"):
         parse_server_message(payload)
+
+
+@pytest.mark.parametrize("status", ["IN_PROGRESS", "IDLE"])
+def test_turn_complete_interaction_status(status: str) -> None:
+    message = {"serverContent": {"turnComplete": True, "interactionStatus": status}}
+    assert parse(message) == [TurnComplete(None, False, status)]
+    (event,) = parse(message)
+    assert isinstance(event, TurnComplete)
+    assert event.interaction_status == status
+
+
+def test_finished_transcriptions_and_waiting_for_input() -> None:
+    message = {
+        "serverContent": {
+            "inputTranscription": {"text": "", "finished": True},
+            "outputTranscription": {"text": "bye", "finished": True},
+            "generationComplete": True,
+            "turnComplete": True,
+            "waitingForInput": True,
+        }
+    }
+    assert parse(message) == [
+        InputTranscription("", True),
+        OutputTranscription("bye", True),
+        GenerationComplete(),
+        TurnComplete(None, True),
+    ]
+    assert parse({"serverContent": {"interrupted": True}}) == [Interrupted()]
+
+
+def test_usage_thoughts_and_cached_tokens() -> None:
+    usage = {
+        "promptTokenCount": 10,
+        "cachedContentTokenCount": 4,
+        "responseTokenCount": 5,
+        "thoughtsTokenCount": "7",
+        "totalTokenCount": 22,
+    }
+    assert parse({"usageMetadata": usage}) == [
+        UsageMetadata(10, 5, 22, thoughts_tokens=7, cached_tokens=4)
+    ]
+    assert parse({"usageMetadata": {}}) == [UsageMetadata(None, None, None)]

@@ -10,12 +10,15 @@ from custom_components.gemini_live.live import (
     EndSensitivity,
     FunctionDeclaration,
     FunctionResponse,
+    HistoryTurn,
     LiveConfig,
     StartSensitivity,
     activity_end_message,
     activity_start_message,
     audio_message,
     audio_stream_end_message,
+    context_update_message,
+    history_message,
     realtime_text_message,
     setup_message,
     text_message,
@@ -254,3 +257,29 @@ def test_tool_response_message() -> None:
         }
     }
     json.dumps(message)
+
+
+def test_history_message() -> None:
+    """§2.2: turns appended in order; turnComplete false makes the server wait."""
+    turns = (HistoryTurn("user", "My name is Ada."), HistoryTurn("model", "Hi Ada!"))
+    assert history_message(turns) == {
+        "clientContent": {
+            "turns": [
+                {"role": "user", "parts": [{"text": "My name is Ada."}]},
+                {"role": "model", "parts": [{"text": "Hi Ada!"}]},
+            ],
+            "turnComplete": False,
+        }
+    }
+    assert history_message([])["clientContent"]["turns"] == []
+
+
+def test_context_update_message() -> None:
+    """§2.5: only the fields given are replaced."""
+    assert context_update_message(system_instruction="Be brief.") == {
+        "contextUpdate": {"systemInstruction": {"parts": [{"text": "Be brief."}]}}
+    }
+    assert context_update_message(system_instruction="") == {
+        "contextUpdate": {"systemInstruction": {"parts": [{"text": ""}]}}
+    }
+    assert context_update_message() == {"contextUpdate": {}}

@@ -26,6 +26,7 @@ from custom_components.gemini_live.live import (
     EndSensitivity,
     FunctionDeclaration,
     FunctionResponse,
+    HistoryTurn,
     LiveClient,
     LiveConfig,
     LiveEndpoint,
@@ -114,6 +115,10 @@ def frames(conn: Connection) -> list[dict[str, Any]]:
             # The SDK puts googleSearch before functionDeclarations; order of
             # tool entries carries no meaning.
             setup.get("tools", []).sort(key=sorted)
+        update = frame.get("contextUpdate")
+        if update is not None:
+            # The same optional role on a contextUpdate's system instruction.
+            update.get("systemInstruction", {}).pop("role", None)
         result.append(frame)
     return result
 
@@ -394,6 +399,52 @@ async def test_resumption_handle(fake_live: FakeLiveServer, gemini: LiveClient) 
     assert ours.resumed
     assert theirs.resumed
     assert normalise(ours.setup)["sessionResumption"] == {"handle": handle}
+
+
+async def test_history_and_context_update(
+    fake_live: FakeLiveServer, gemini: LiveClient
+) -> None:
+    """send_history / send_context_update against the SDK's equivalents."""
+
+    async def ours(session: LiveSession) -> None:
+        await session.send_history(
+            [HistoryTurn("user", "My name is Ada."), HistoryTurn("model", "Hi Ada!")]
+        )
+        await session.send_context_update(system_instruction="Answer briefly.")
+
+    async def theirs(session: Any) -> None:
+        await session.send_client_content(
+            turns=[
+                types.Content(role="user", parts=[types.Part(text="My name is Ada.")]),
+                types.Content(role="model", parts=[types.Part(text="Hi Ada!")]),
+            ],
+            turn_complete=False,
+        )
+        await session.send_context_update(system_instruction="Answer briefly.")
+
+    await drive_ours(gemini, LiveConfig(model=GEMINI_MODEL), ours)
+    config = types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        realtime_input_config=types.RealtimeInputConfig(
+            automatic_activity_detection=types.AutomaticActivityDetection(
+                disabled=False
+            )
+        ),
+        input_audio_transcription=types.AudioTranscriptionConfig(),
+        output_audio_transcription=types.AudioTranscriptionConfig(),
+        session_resumption=types.SessionResumptionConfig(),
+        context_window_compression=types.ContextWindowCompressionConfig(
+            sliding_window=types.SlidingWindow()
+        ),
+    )
+    sdk = sdk_client(fake_live, api_key=fake_live.api_key)
+    await drive_sdk(sdk, GEMINI_MODEL, config, theirs)
+    ours_conn, _ = await compare(fake_live)
+    assert [next(iter(frame)) for frame in ours_conn.frames] == [
+        "setup",
+        "clientContent",
+        "contextUpdate",
+    ]
 
 
 async def test_vertex(fake_live: FakeLiveServer, http: aiohttp.ClientSession) -> None:

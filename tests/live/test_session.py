@@ -17,6 +17,7 @@ from custom_components.gemini_live.live import (
     FunctionResponse,
     GenerationComplete,
     GoAway,
+    HistoryTurn,
     InputTranscription,
     Interrupted,
     LiveClient,
@@ -25,7 +26,9 @@ from custom_components.gemini_live.live import (
     LiveEndpoint,
     LiveError,
     LiveEvent,
+    LiveInvalidArgumentError,
     LiveQuotaError,
+    LiveResumptionError,
     LiveServiceUnavailableError,
     LiveSession,
     ModelText,
@@ -38,7 +41,9 @@ from custom_components.gemini_live.live import (
     UsageMetadata,
 )
 from tests.fake_live import (
+    INVALID_ARGUMENT,
     Close,
+    Connection as FakeConnection,
     ErrorFrame,
     FakeLiveServer,
     GoAway as GoAwayFault,
@@ -50,7 +55,7 @@ from tests.fake_live import (
     speech,
 )
 
-from .conftest import GEMINI_MODEL, VERTEX_MODEL, ClientFactory
+from .conftest import GEMINI_MODEL, VERTEX_MODEL, ClientFactory, live_tasks
 from .test_errors import CLOSE_TABLE, truncated
 
 MANUAL = ActivityDetection(disabled=True)
@@ -83,6 +88,16 @@ def turn_complete(event: LiveEvent) -> bool:
 
 def of[T](kind: type[T], events: list[LiveEvent]) -> list[T]:
     return [event for event in events if isinstance(event, kind)]
+
+
+def last_handle(conn: FakeConnection) -> str:
+    """Return the newest resumable handle the fake sent on `conn`."""
+    updates = [
+        m["sessionResumptionUpdate"]
+        for m in conn.sent
+        if "sessionResumptionUpdate" in m
+    ]
+    return str(next(u["newHandle"] for u in reversed(updates) if u.get("resumable")))
 
 
 async def open_session(
@@ -176,6 +191,50 @@ async def test_frames_are_compact_text_json(
         {"realtimeInput": {"text": "hello"}},
     ]
     assert conn.video_in == [b"\xff\xd8\xff\xe0jpeg"]
+
+
+async def test_history_and_context_update(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """Seeded turns enter the history in order without a reply; contextUpdate is sent."""
+    async with await open_session(gemini_client()) as session:
+        await session.send_history([])  # nothing to send
+        await session.send_context_update()  # nothing to send
+        await session.send_history(
+            [HistoryTurn("user", "My name is Ada."), HistoryTurn("model", "Hi Ada!")]
+        )
+        await session.send_context_update(system_instruction="Answer in French.")
+        await session.send_text("What is my name?")
+        await until(session.receive(), turn_complete)
+        conn = fake_live.connections[0]
+    assert conn.messages[1:] == [
+        {
+            "clientContent": {
+                "turns": [
+                    {"role": "user", "parts": [{"text": "My name is Ada."}]},
+                    {"role": "model", "parts": [{"text": "Hi Ada!"}]},
+                ],
+                "turnComplete": False,
+            }
+        },
+        {
+            "contextUpdate": {
+                "systemInstruction": {"parts": [{"text": "Answer in French."}]}
+            }
+        },
+        {
+            "clientContent": {
+                "turns": [{"role": "user", "parts": [{"text": "What is my name?"}]}],
+                "turnComplete": True,
+            }
+        },
+    ]
+    assert [turn.text for turn in conn.turns] == ["What is my name?"]
+    assert [(t.role, t.text) for t in conn.history[:3]] == [
+        ("user", "My name is Ada."),
+        ("model", "Hi Ada!"),
+        ("user", "What is my name?"),
+    ]
 
 
 @pytest.mark.parametrize("text_frames", [set(), {"all"}])
@@ -440,60 +499,301 @@ async def test_cancelled_receive_keeps_session_usable(
 # ------------------------------------------------------------------ goAway
 
 
-async def test_go_away_resumes_transparently(
+class Reader:
+    """Runs `session.receive()` in a task and records the events.
+
+    A goAway rotation happens inside `receive()`, so tests that wait for it
+    keep a reader running, as the integration's voice session does.
+    """
+
+    def __init__(self, session: LiveSession) -> None:
+        """Start reading."""
+        self.seen: list[LiveEvent] = []
+        self._next = 0
+        self.task = asyncio.create_task(record(session.receive(), self.seen))
+
+    async def until(
+        self, stop: Callable[[LiveEvent], bool], limit: float = 5
+    ) -> list[LiveEvent]:
+        """Events since the last call, up to and including the first matching `stop`."""
+        async with asyncio.timeout(limit):
+            while True:
+                for index in range(self._next, len(self.seen)):
+                    if stop(self.seen[index]):
+                        found = self.seen[self._next : index + 1]
+                        self._next = index + 1
+                        return found
+                if self.task.done():
+                    self.task.result()  # raises the session's error, if any
+                    raise AssertionError(f"iteration ended: {self.seen}")
+                await asyncio.sleep(0.002)
+
+    async def finish(self) -> None:
+        """Wait for the iteration to end (after the session closed); re-raise."""
+        async with asyncio.timeout(5):
+            await self.task
+
+
+async def test_go_away_when_idle_resumes_transparently(
     fake_live: FakeLiveServer, gemini_client: ClientFactory
 ) -> None:
-    fake_live.add_fault(GoAwayFault(time_left=1.0))
+    """A goAway on an idle connection rotates at once, after the GoAway is yielded.
+
+    (The GoAway used to be yielded after the swap; now `receive()` yields it
+    first and rotates on its next read, so the test keeps a reader running.)
+    """
+    fake_live.add_fault(GoAwayFault(time_left=10.0))
     async with await open_session(gemini_client()) as session:
-        events = session.receive()
-        seen = await until(events, lambda e: isinstance(e, GoAway))
         first_id = session.session_id
-        old, new = fake_live.connections
-        handle = old.session.handles[0]  # type: ignore[union-attr]
+        reader = Reader(session)
+        seen = await reader.until(lambda e: isinstance(e, GoAway))
+        new = await fake_live.wait_for_connection(1)
+        old = fake_live.connections[0]
         # The old socket was closed (by us) before the new one was opened.
         assert old.closed_by == "client"
         assert old.close_code == 1000
+        await new.wait_setup()
         assert new.resumed
         assert new.setup is not None
-        assert new.setup["sessionResumption"] == {"handle": handle}
+        assert new.setup["sessionResumption"] == {"handle": last_handle(old)}
         await session.send_text("still there?")
-        seen += await until(events, turn_complete)
+        seen += await reader.until(turn_complete)
         assert new.turns[0].text == "still there?"
         assert session.session_id == first_id == new.session_id
-    assert of(GoAway, seen) == [GoAway(1.0)]
+    await reader.finish()
+    assert of(GoAway, seen) == [GoAway(10.0)]
     assert len(fake_live.connections) == 2
     assert not [c for c in fake_live.connections if c.close_code == 1008]
+
+
+async def test_go_away_mid_reply_keeps_the_reply(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """A goAway while the reply streams: the reply ends on the old connection first."""
+    fake_live.queue_reply(
+        Reply(text="The weather today is sunny with a light breeze.", realtime_factor=4)
+    )
+    async with await open_session(gemini_client()) as session:
+        reader = Reader(session)
+        await session.send_text("what's the weather?")
+        seen = await reader.until(lambda e: isinstance(e, AudioChunk))
+        old = fake_live.connections[0]
+        await old.go_away(10.0)
+        seen += await reader.until(turn_complete)
+        seen += await reader.until(lambda e: isinstance(e, SessionResumptionUpdate))
+        new = await fake_live.wait_for_connection(1)
+        # Closed by the client before the new connection was even opened.
+        assert (old.closed_by, old.close_code) == ("client", 1000)
+        await new.wait_setup()
+        await session.send_text("and tomorrow?")
+        after = await reader.until(turn_complete)
+    await reader.finish()
+    go_away = seen.index(GoAway(10.0))
+    assert of(AudioChunk, seen[go_away:]), "the goAway came in the middle of the reply"
+    # Every audio chunk of the reply arrived, then its TurnComplete.
+    assert b"".join(chunk.data for chunk in of(AudioChunk, seen)) == old.audio_out
+    done = next(i for i, e in enumerate(seen) if isinstance(e, TurnComplete))
+    assert not of(AudioChunk, seen[done:])
+    assert [turn.text for turn in old.turns] == ["what's the weather?"]
+    # Resumed with the newest handle, sent after the reply's turnComplete.
+    handle = last_handle(old)
+    update = next(
+        i
+        for i, m in enumerate(old.sent)
+        if m.get("sessionResumptionUpdate", {}).get("newHandle") == handle
+    )
+    assert any(
+        m.get("serverContent", {}).get("turnComplete") for m in old.sent[:update]
+    )
+    assert new.setup is not None
+    assert new.setup["sessionResumption"] == {"handle": handle}
+    assert new.resumed
+    # The next request was answered on the new connection.
+    assert [turn.text for turn in new.turns] == ["and tomorrow?"]
+    assert b"".join(chunk.data for chunk in of(AudioChunk, after)) == new.audio_out
+    assert not [c for c in fake_live.connections if c.close_code == 1008]
+
+
+async def test_go_away_deadline_cuts_an_unfinished_reply(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """A reply that outlasts timeLeft: rotation at timeLeft/2, before the 1008 abort."""
+    fake_live.queue_reply(Reply(text="This answer never ends.", pause_after_chunks=2))
+    loop = asyncio.get_running_loop()
+    async with await open_session(gemini_client()) as session:
+        reader = Reader(session)
+        await session.send_text("talk to me")
+        await reader.until(lambda e: isinstance(e, AudioChunk))
+        old = fake_live.connections[0]
+        handle = last_handle(old)
+        sent = loop.time()
+        await old.go_away(1.0)
+        new = await fake_live.wait_for_connection(1)
+        # margin = min(5 s, timeLeft / 2): the server is silent until then.
+        assert 0.45 <= loop.time() - sent < 0.9
+        assert (old.closed_by, old.close_code) == ("client", 1000)
+        await new.wait_setup()
+        assert new.setup is not None
+        assert new.setup["sessionResumption"] == {"handle": handle}
+        await session.send_text("hello again")
+        after = await reader.until(turn_complete)
+        await asyncio.sleep(0.6)  # past the old connection's abort time
+        assert not reader.task.done()
+    await reader.finish()  # no error reached the caller
+    assert of(GoAway, reader.seen) == [GoAway(1.0)]
+    assert [turn.text for turn in new.turns] == ["hello again"]
+    assert of(AudioChunk, after)
+    assert not [c for c in fake_live.connections if c.close_code == 1008]
+
+
+async def test_go_away_waits_for_the_tool_call(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """A pending tool call is answered and the reply finished before rotating."""
+    fake_live.queue_reply(
+        Reply(
+            text="Let me check.",
+            tool_calls=[FakeToolCall(id="call-1", name="HassTurnOn")],
+            then=Reply(text="The lamp is on."),
+        )
+    )
+    async with await open_session(gemini_client()) as session:
+        reader = Reader(session)
+        await session.send_text("turn on the lamp")
+        await reader.until(lambda e: isinstance(e, ToolCall))
+        old = fake_live.connections[0]
+        await old.go_away(10.0)
+        await reader.until(lambda e: isinstance(e, GoAway))
+        await asyncio.sleep(0.1)
+        assert len(fake_live.connections) == 1
+        await session.send_tool_response(
+            [FunctionResponse(id="call-1", name="HassTurnOn", response={"ok": True})]
+        )
+        seen = await reader.until(turn_complete)
+        new = await fake_live.wait_for_connection(1)
+        await new.wait_setup()
+    await reader.finish()
+    assert len(old.tool_responses) == 1
+    assert (
+        "".join(t.text for t in of(OutputTranscription, seen))
+        .strip()
+        .startswith("The lamp")
+    )
+    assert new.resumed
+    assert not new.tool_responses
 
 
 async def test_go_away_vertex(
     fake_live: FakeLiveServer, vertex_client: ClientFactory
 ) -> None:
-    fake_live.add_fault(GoAwayFault(time_left=1.0))
+    """Resuming on Vertex reuses the access token.
+
+    (A reader now runs throughout: the rotation happens after the GoAway is
+    yielded, on the next read.)
+    """
+    fake_live.add_fault(GoAwayFault(time_left=10.0))
     async with await open_session(vertex_client(), VERTEX_MODEL) as session:
-        events = session.receive()
-        await until(events, lambda e: isinstance(e, GoAway))
+        reader = Reader(session)
+        await reader.until(lambda e: isinstance(e, GoAway))
+        await (await fake_live.wait_for_connection(1)).wait_setup()
         await session.send_text("hi")
-        await until(events, turn_complete)
+        await reader.until(turn_complete)
+    await reader.finish()
     assert fake_live.connections[1].resumed
+    assert fake_live.connections[1].turns
     assert fake_live.tokens_issued == 1
 
 
 async def test_go_away_without_resumption(
     fake_live: FakeLiveServer, gemini_client: ClientFactory
 ) -> None:
-    fake_live.add_fault(GoAwayFault(time_left=0.2))
+    """Resumption off: the session ends at the first idle point after goAway.
+
+    (This used to end with the server's 1008 abort; now the client closes
+    first and says why.)
+    """
+    fake_live.add_fault(GoAwayFault(time_left=10.0))
     seen: list[LiveEvent] = []
     async with await open_session(gemini_client(), session_resumption=False) as session:
-        with pytest.raises(LiveServiceUnavailableError, match="GoAway") as info:
+        with pytest.raises(LiveConnectionError, match="resumption is off") as info:
             await record(session.receive(), seen)
-    assert seen == [GoAway(0.2)]
-    assert info.value.close_code == 1008
+        assert session.closed
+    assert seen == [GoAway(10.0)]
+    assert info.value.close_code is None
     assert len(fake_live.connections) == 1
+    conn = fake_live.connections[0]
+    assert (conn.closed_by, conn.close_code) == ("client", 1000)
+
+
+@pytest_asyncio.fixture
+async def go_away_server(socket_enabled: None) -> AsyncIterator[str]:
+    """Serve WebSockets that send setupComplete and goAway but never a handle.
+
+    The fake Live server always sends a handle when resumption is on.
+    """
+
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.send_str('{"setupComplete": {}}')
+        await ws.send_str('{"goAway": {"timeLeft": "0.4s"}}')
+        await ws.receive()  # the client's close
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_go_away_without_handle_ends_at_the_deadline(
+    http: aiohttp.ClientSession, go_away_server: str
+) -> None:
+    endpoint = LiveEndpoint(provider=Provider.GEMINI_API, base_url=go_away_server)
+    client = LiveClient(http, endpoint, ApiKeyCredentials("k"))
+    loop = asyncio.get_running_loop()
+    seen: list[LiveEvent] = []
+    async with await open_session(client) as session:
+        start = loop.time()
+        with pytest.raises(LiveConnectionError, match="no resumable handle"):
+            async with asyncio.timeout(2):
+                await record(session.receive(), seen)
+        # The silent server did not keep the read from waking at the deadline.
+        assert 0.15 <= loop.time() - start < 0.4
+        assert session.closed
+    assert seen == [GoAway(0.4)]
+    assert live_tasks() == []
 
 
 async def test_go_away_resume_refused(
     fake_live: FakeLiveServer, gemini_client: ClientFactory
 ) -> None:
+    """The server closes the resumed connection at setup: LiveResumptionError."""
+    fake_live.add_fault(GoAwayFault(time_left=10.0))
+    fake_live.add_fault(Close(code=1007, reason=INVALID_ARGUMENT))
+    async with await open_session(gemini_client()) as session:
+        with pytest.raises(LiveResumptionError, match="refused") as info:
+            await until(session.receive(), lambda e: False)
+        assert session.closed
+        with pytest.raises(LiveConnectionError):
+            await session.send_text("hi")
+    assert (info.value.close_code, info.value.reason) == (1007, INVALID_ARGUMENT)
+    assert isinstance(info.value.__cause__, LiveInvalidArgumentError)
+    old, new = fake_live.connections
+    assert old.closed_by == "client"
+    assert new.setup is not None
+    assert new.setup["sessionResumption"] == {"handle": last_handle(old)}
+
+
+async def test_go_away_resume_upgrade_refused(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """An HTTP refusal of the new connection is not about the handle: its own error."""
     fake_live.add_fault(GoAwayFault(time_left=1.0))
     fake_live.add_fault(Refuse(status=503))
     async with await open_session(gemini_client()) as session:

@@ -17,6 +17,7 @@ from custom_components.gemini_live.live import (
     ToolCallCancellation,
 )
 from custom_components.gemini_live.voice.chat import async_handle_message
+from custom_components.gemini_live.voice.tools import ToolRunner
 from custom_components.gemini_live.voice.turn import LiveTurn
 
 
@@ -92,13 +93,12 @@ async def _handle(
             user_input.as_llm_context("test"), api, None, None
         )
         return await async_handle_message(
-            hass,
             manager=Manager(turn),  # type: ignore[arg-type]
             agent_id="conversation.test",
-            early_audio=False,
             user_input=user_input,
             chat_log=chat_log,
-            config=None,  # type: ignore[arg-type]
+            setup=None,  # type: ignore[arg-type]
+            tools=ToolRunner(chat_log.llm_api, hass.async_create_task),
         )
 
 
@@ -114,7 +114,8 @@ async def test_cancelled_tool_call_does_not_run(hass: HomeAssistant) -> None:
         sent.extend(responses)
         turn.add_output("Done.")
         turn.add_audio(b"\x00\x00")
-        turn.finish()
+        turn.turn_complete()
+        turn.add_output("", finished=True)
 
     turn = LiveTurn("conv", voice=False, send_tool_response=send)
     calls = (
@@ -132,7 +133,7 @@ async def test_cancelled_tool_call_does_not_run(hass: HomeAssistant) -> None:
 
 
 async def test_reply_without_transcript(hass: HomeAssistant) -> None:
-    """Audio without a transcript still gets speech, so that TTS runs."""
+    """Audio without a transcript ends with an empty assistant message."""
     assert await async_setup_component(hass, "homeassistant", {})
     assert await async_setup_component(hass, "conversation", {})
     turn = LiveTurn("conv", voice=False, send_tool_response=None)  # type: ignore[arg-type]
@@ -141,10 +142,4 @@ async def test_reply_without_transcript(hass: HomeAssistant) -> None:
 
     result = await _handle(hass, turn)
 
-    assert result.response.speech["plain"]["speech"] == "…"
-
-    silent = LiveTurn("conv", voice=False, send_tool_response=None)  # type: ignore[arg-type]
-    silent.add_output("   ")
-    silent.finish()
-    result = await _handle(hass, silent)
     assert result.response.speech["plain"]["speech"] == ""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
-from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, llm
 import probatio
@@ -114,7 +114,10 @@ async def test_function_declarations(
 
 
 def test_tool_input_keeps_the_call_id() -> None:
-    """The chat log's tool input carries the Live call id; args are unescaped."""
+    """The chat log's record carries the Live call id; args are unescaped.
+
+    It is external: the integration runs it (bounded, never cancelled).
+    """
     args = {"name": "Kid\\'s room", "list": ["a\\nb"], "obj": {"n": 1}}
     call = FunctionCall(id="fc-1", name="HassTurnOn", args=args)
 
@@ -122,26 +125,28 @@ def test_tool_input_keeps_the_call_id() -> None:
         tool_name="HassTurnOn",
         tool_args={"name": "Kid's room", "list": ["a\nb"], "obj": {"n": 1}},
         id="fc-1",
+        external=True,
     )
 
 
 def test_function_response() -> None:
-    """Results go under "output", errors under "error", as JSON."""
-    ok = conversation.ToolResultContent(
-        agent_id="a",
-        tool_call_id="fc-1",
-        tool_name="GetTime",
-        result=llm.ToolResult(data={"time": datetime.time(7, 30)}),
-    )
-    failed = conversation.ToolResultContent(
-        agent_id="a",
-        tool_call_id="fc-2",
-        tool_name="Broken",
-        result=llm.ToolResult(data={"error": "HomeAssistantError"}, error=True),
-    )
+    """Every response says what happened, so models do not repeat calls."""
+    call = FunctionCall(id="fc-1", name="GetTime", args={})
 
-    assert function_response(ok).response == {"output": {"time": "07:30:00"}}
-    assert function_response(ok).id == "fc-1"
-    assert function_response(failed).response == {
-        "error": {"error": "HomeAssistantError"}
+    def body(result: llm.ToolResult) -> Any:
+        response = function_response(call, result)
+        assert (response.id, response.name) == ("fc-1", "GetTime")
+        return response.response
+
+    assert body(llm.ToolResult(data={"time": datetime.time(7, 30)})) == {
+        "output": {"status": "success", "result": {"time": "07:30:00"}}
+    }
+    assert body(llm.ToolResult(data={})) == {
+        "output": {"status": "no_result", "retryable": False}
+    }
+    assert body(llm.ToolResult(data={"error": "Broken"}, error=True)) == {
+        "error": {"status": "error", "retryable": False, "details": {"error": "Broken"}}
+    }
+    assert body(llm.ToolResult(data={"status": "in_progress"})) == {
+        "output": {"status": "in_progress"}
     }

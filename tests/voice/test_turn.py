@@ -1,4 +1,9 @@
-"""LiveTurn: reply completion quirks, tool calls, transcripts and audio bounds."""
+"""LiveTurn: the turn lifecycle follows the service's signals.
+
+Each test feeds a turn the events a production session sends in one of the
+inconvenient orders the Live reference documents (live-api.md §3, §8) and
+checks what its readers get.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +21,19 @@ from custom_components.gemini_live.live import (
     ToolCallCancellation,
 )
 from custom_components.gemini_live.voice import turn as turn_module
-from custom_components.gemini_live.voice.turn import AudioStarted, LiveTurn
+from custom_components.gemini_live.voice.turn import LiveTurn, Phase
 
 CALL = FunctionCall(id="call-1", name="turn_on", args={"name": "lamp"})
+RESULT = FunctionResponse(id="call-1", name="turn_on", response={"output": {}})
 
 
 @pytest.fixture(autouse=True)
-def short_graces(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the settle timers fast."""
-    monkeypatch.setattr(turn_module, "OUTPUT_GRACE", 0.02)
-    monkeypatch.setattr(turn_module, "QUIET_GRACE", 0.1)
+def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the bounded waits short."""
+    monkeypatch.setattr(turn_module, "TRANSCRIPT_TAIL", 0.05)
+    monkeypatch.setattr(turn_module, "SILENT_REPLY_TIMEOUT", 0.3)
     monkeypatch.setattr(turn_module, "INPUT_GRACE", 0.02)
-    monkeypatch.setattr(turn_module, "LATE_INPUT_GRACE", 0.05)
+    monkeypatch.setattr(turn_module, "INPUT_TIMEOUT", 0.5)
 
 
 class Responses:
@@ -43,195 +49,187 @@ class Responses:
 
 
 def _turn(responses: Responses | None = None) -> LiveTurn:
-    return LiveTurn("conv", voice=True, send_tool_response=responses or Responses())
+    turn = LiveTurn("conv", voice=True, send_tool_response=responses or Responses())
+    turn.input_ended()
+    return turn
 
 
-async def _events(turn: LiveTurn) -> list[object]:
-    events = []
+async def _texts(turn: LiveTurn) -> list[str]:
+    texts = []
     while (event := await turn.next_event()) is not None:
-        events.append(event)
-    return events
+        if isinstance(event, OutputTranscription):
+            texts.append(event.text)
+    return texts
 
 
-async def test_trailing_transcript_after_turn_complete() -> None:
+async def test_trailing_transcript_after_turn_complete_is_kept() -> None:
     """Output transcription after turnComplete still belongs to the reply."""
     turn = _turn()
-    turn.add_output("Hello")
     turn.add_audio(b"\x01\x00" * 10)
-    turn.model_done()
+    turn.add_output("Hello")
+    turn.turn_complete()
+    assert turn.phase is Phase.COMPLETE
     turn.add_output(" there.")
 
-    assert await _events(turn) == [
-        OutputTranscription("Hello", finished=False),
-        AudioStarted(),
-        OutputTranscription(" there.", finished=False),
-    ]
+    assert await _texts(turn) == ["Hello", " there."]
     assert turn.finished
     assert turn.output_transcript == "Hello there."
 
 
-async def test_turn_complete_before_audio_around_tool_call() -> None:
-    """TurnComplete before any audio around a tool call does not end the turn."""
+async def test_finished_fragment_ends_the_tail_at_once() -> None:
+    """A `finished` output fragment makes the transcript final immediately."""
+    turn = _turn()
+    turn.add_audio(b"\x01\x00")
+    turn.turn_complete()
+    turn.add_output("Done.", finished=True)
+    assert turn.finished
+
+
+async def test_audio_ends_at_turn_complete() -> None:
+    """The reply's audio stream ends at turnComplete, not after the tail."""
+    turn = _turn()
+    turn.claim_audio()
+    audio = turn.audio_stream()
+    turn.add_audio(b"\x01\x00")
+    turn.turn_complete()
+    assert [chunk async for chunk in audio] == [b"\x01\x00"]
+    assert not turn.finished
+    await turn.wait_done()  # the transcript tail is bounded
+
+
+async def test_premature_turn_complete_around_a_tool_call() -> None:
+    """TurnComplete while a call waits, or before the answer, ends nothing."""
     responses = Responses()
     turn = _turn(responses)
     turn.add_tool_call(ToolCall((CALL,)))
-    turn.model_done()  # premature, before the tool response
-    await asyncio.sleep(0.15)
-    assert not turn.finished
-    assert turn.tool_calls_pending
-
-    await turn.respond([FunctionResponse(id="call-1", name="turn_on", response={})])
-    turn.model_done()  # premature again, after the response, before audio
-    await asyncio.sleep(0.05)
-    turn.add_audio(b"\x00\x00")  # the model goes on: disarmed
+    turn.turn_complete()  # before the tool response
+    assert turn.phase is Phase.TOOLS
+    await turn.respond([RESULT])
+    turn.turn_complete()  # after it, with no answer yet
     await asyncio.sleep(0.1)
-    assert not turn.finished
+    assert not turn.reply_complete
+    turn.add_audio(b"\x01\x00")  # the answer, later
+    turn.add_output("The lamp is on.")
+    turn.turn_complete()
+    assert turn.reply_complete
+    assert responses.sent == [RESULT]
+    assert turn.output_transcript == "The lamp is on."
+    await turn.wait_done()  # the transcript tail is bounded
 
-    turn.model_done()
-    await asyncio.sleep(0.05)
-    assert turn.finished
-    assert [r.id for r in responses.sent] == ["call-1"]
 
-
-async def test_quiet_completion_ends_after_quiet_grace() -> None:
-    """A completion with no audio at all ends the turn after QUIET_GRACE."""
+async def test_silent_answer_is_bounded() -> None:
+    """A premature turnComplete with no answer at all ends the turn, bounded."""
     turn = _turn()
-    turn.model_done()
+    turn.turn_complete()
+    assert not turn.reply_complete
+    async with asyncio.timeout(1):
+        await turn.wait_done()
+    assert turn.error is None
+
+
+async def test_interaction_in_progress_does_not_end_the_reply() -> None:
+    """TurnComplete with interactionStatus IN_PROGRESS: more output follows."""
+    turn = _turn()
+    turn.add_audio(b"\x01\x00")
+    turn.turn_complete("IN_PROGRESS")
+    assert not turn.reply_complete
+    turn.add_output("Thought about it.")
+    turn.turn_complete("IDLE")
+    assert turn.reply_complete
+    await turn.wait_done()  # the transcript tail is bounded
+
+
+async def test_stale_interruption_is_ignored() -> None:
+    """An earlier generation's interrupted + turnComplete never end a new turn."""
+    turn = _turn()
+    turn.interrupt()
+    turn.turn_complete()
+    assert not turn.reply_complete
+    turn.add_audio(b"\x01\x00")
+    turn.add_output("New answer.")
+    turn.turn_complete()
+    assert turn.reply_complete
+    assert not turn.interrupted
+    await turn.wait_done()  # the transcript tail is bounded
+
+
+async def test_interrupted_reply_drops_its_audio() -> None:
+    """Interrupted cuts the reply: unread audio goes, turnComplete ends it."""
+    turn = _turn()
+    turn.claim_audio()
+    turn.add_audio(b"\x01\x00" * 100)
+    turn.interrupt()
+    turn.turn_complete()
+    assert turn.interrupted
+    assert [chunk async for chunk in turn.audio_stream()] == []
+    await turn.wait_done()  # the transcript tail is bounded
+
+
+async def test_input_transcript_waits_for_the_rest() -> None:
+    """Fragments while the user speaks: the STT result is the whole utterance."""
+    turn = LiveTurn("conv", voice=True, send_tool_response=Responses())
+    turn.add_input("turn")
+    turn.add_input(" on the")
+    turn.input_ended()
+    waiter = asyncio.create_task(turn.wait_input_transcript())
     await asyncio.sleep(0.05)
-    assert not turn.finished
-    await asyncio.sleep(0.1)
-    assert turn.finished
-    assert not turn.has_audio
+    assert not waiter.done()  # no model output yet: the rest may follow
+    turn.add_input(" kitchen light")
+    turn.add_audio(b"\x01\x00")
+    assert await waiter == "turn on the kitchen light"
 
 
-async def test_cancelled_tool_calls_get_no_response() -> None:
-    """Responses to calls the model cancelled are not sent."""
+async def test_input_transcript_final_fragment() -> None:
+    """A `finished` input fragment settles the transcript at once."""
+    turn = _turn()
+    turn.add_input("hello", finished=True)
+    assert await turn.wait_input_transcript() == "hello"
+
+
+async def test_input_transcript_is_bounded() -> None:
+    """Without any fragment the STT gives up after INPUT_TIMEOUT."""
+    turn = _turn()
+    async with asyncio.timeout(1):
+        assert await turn.wait_input_transcript() == ""
+
+
+async def test_cancelled_call_gets_no_response() -> None:
+    """A call the model cancelled is never answered."""
     responses = Responses()
     turn = _turn(responses)
-    other = FunctionCall(id="call-2", name="turn_off", args={})
-    turn.add_tool_call(ToolCall((CALL, other)))
+    turn.add_tool_call(ToolCall((CALL,)))
     turn.cancel_tool_calls(ToolCallCancellation(("call-1",)))
-
-    assert turn.is_cancelled("call-1")
-    await turn.respond(
-        [
-            FunctionResponse(id="call-1", name="turn_on", response={}),
-            FunctionResponse(id="call-2", name="turn_off", response={}),
-        ]
-    )
-    assert [r.id for r in responses.sent] == ["call-2"]
-    assert not turn.tool_calls_pending
+    await turn.respond([RESULT])
+    assert responses.sent == []
+    assert turn.phase is Phase.REPLYING
 
 
-async def test_audio_stream_replays_from_the_start() -> None:
-    """A late reader gets the audio from its first byte, then live chunks."""
+async def test_failure_reaches_every_reader() -> None:
+    """An error ends the turn; readers get what came before, then the error."""
     turn = _turn()
-    turn.add_audio(b"ab")
-    turn.add_audio(b"cd")
-    assert turn.claim_audio()
-    assert not turn.claim_audio()
-    stream = turn.audio_stream()
-    with pytest.raises(RuntimeError):
-        turn.audio_stream()
-
-    chunks = [await anext(stream), await anext(stream)]
-    turn.add_audio(b"ef")
-    chunks.append(await anext(stream))
-    turn.finish()
-
-    assert chunks == [b"ab", b"cd", b"ef"]
-    assert [chunk async for chunk in stream] == []
-
-
-async def test_audio_error_after_buffered_audio() -> None:
-    """A failed turn delivers the audio received, then raises its error."""
-    turn = _turn()
-    turn.add_audio(b"ab")
-    turn.finish(LiveServiceUnavailableError("boom"))
-    stream = turn.audio_stream()
-
-    assert await anext(stream) == b"ab"
+    turn.claim_audio()
+    audio = turn.audio_stream()
+    turn.add_audio(b"\x01\x00")
+    turn.add_output("Par")
+    turn.finish(LiveServiceUnavailableError("gone"))
+    assert await audio.__anext__() == b"\x01\x00"
     with pytest.raises(LiveServiceUnavailableError):
-        await anext(stream)
-
-
-async def test_unread_audio_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unread audio beyond MAX_AUDIO_SECONDS is dropped; reading frees it."""
-    monkeypatch.setattr(turn_module, "MAX_AUDIO_SECONDS", 1)
-    turn = _turn()
-    second = b"\x00" * (2 * turn_module.AUDIO_RATE)
-    turn.add_audio(second)
-    turn.add_audio(b"\x00\x00")  # over the bound: dropped
-    stream = turn.audio_stream()
-    assert await anext(stream) == second
-    turn.add_audio(b"\x01\x00")  # room again
-    turn.finish()
-
-    assert [chunk async for chunk in stream] == [b"\x01\x00"]
-
-
-async def test_released_audio_is_dropped() -> None:
-    """Released audio is freed; later audio is ignored; nobody can claim it."""
-    turn = _turn()
-    turn.add_audio(b"ab")
-    turn.release_audio()
-    turn.add_audio(b"cd")
-
-    assert not turn.audio_available
-    assert not turn.claim_audio()
-    assert turn._audio_unread == 0
-    assert [chunk async for chunk in turn.audio_stream()] == []
-
-
-async def test_input_transcript_settles_after_last_fragment() -> None:
-    """Fragments (even late ones) are collected until they stop coming."""
-    turn = _turn()
-
-    async def speak() -> None:
-        turn.add_input("turn on")
-        await asyncio.sleep(0.01)
-        turn.add_input(" the light")
-
-    task = asyncio.create_task(speak())
-    assert await turn.wait_input_transcript() == "turn on the light"
-    await task
-
-
-async def test_input_transcript_after_the_reply() -> None:
-    """A transcript arriving after the reply ended is still waited for."""
-    turn = _turn()
-    turn.finish()
-    asyncio.get_running_loop().call_later(0.02, turn.add_input, "late words")
-
-    assert await turn.wait_input_transcript() == "late words"
-
-
-async def test_no_input_transcript() -> None:
-    """Without any fragment the wait ends (empty) once the reply ended."""
-    turn = _turn()
-    turn.finish()
-
-    assert await turn.wait_input_transcript() == ""
-
-
-async def test_input_transcript_raises_the_turn_error() -> None:
-    """A failed turn fails the STT wait."""
-    turn = _turn()
-    asyncio.get_running_loop().call_later(
-        0.01, turn.finish, LiveServiceUnavailableError("boom")
-    )
-
+        await audio.__anext__()
+    assert isinstance(await turn.next_event(), OutputTranscription)
+    with pytest.raises(LiveServiceUnavailableError):
+        await turn.next_event()
     with pytest.raises(LiveServiceUnavailableError):
         await turn.wait_input_transcript()
 
 
-async def test_done_callbacks() -> None:
-    """Done callbacks run once, at the end or at once when already done."""
+async def test_unread_audio_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audio beyond MAX_AUDIO_SECONDS unread is dropped; release frees it."""
+    monkeypatch.setattr(turn_module, "MAX_AUDIO_SECONDS", 1)
     turn = _turn()
-    calls: list[LiveTurn] = []
-    turn.add_done_callback(calls.append)
-    turn.finish()
-    turn.finish()
-    turn.add_done_callback(calls.append)
-
-    assert calls == [turn, turn]
+    second = bytes(2 * turn_module.AUDIO_RATE)
+    turn.add_audio(second)
+    turn.add_audio(b"\x01\x00")  # over the bound
+    assert turn._audio_unread == len(second)
+    turn.release_audio()
+    assert turn._audio_unread == 0
+    assert not turn.claim_audio()

@@ -13,18 +13,30 @@ from .config import LiveConfig
 from .endpoint import LiveEndpoint
 from .errors import (
     LiveConnectionError,
+    LiveResumptionError,
     LiveServiceUnavailableError,
     LiveTimeoutError,
     error_from_http_status,
 )
 from .events import LiveEvent, SetupComplete, parse_server_message
 from .messages import setup_message
-from .session import Connection, LiveSession, close_error, dumps, send_frame
+from .session import (
+    Connection,
+    LiveSession,
+    close_error,
+    close_socket,
+    dumps,
+    send_frame,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 # Bounds the wait for the server's close reply when we close a connection.
 CLOSE_TIMEOUT = 3.0
+
+HEARTBEAT = 90.0
+"""Seconds without incoming data before a ping. aiohttp then waits half of it
+(45 s) for the pong: Gemini's pongs can lag 8-30 s."""
 
 
 class LiveClient:
@@ -38,13 +50,20 @@ class LiveClient:
         *,
         connect_timeout: float = 10.0,
         setup_timeout: float = 10.0,
+        heartbeat: float | None = HEARTBEAT,
     ) -> None:
-        """Keep the connection settings; nothing is opened yet."""
+        """Keep the connection settings; nothing is opened yet.
+
+        ``heartbeat``: seconds of silence from the server before a ping; the
+        connection counts as lost when no pong (or other data) follows within
+        ``heartbeat / 2`` seconds (aiohttp's rule). None disables it.
+        """
         self._http = http
         self.endpoint = endpoint
         self._credentials = credentials
         self._connect_timeout = connect_timeout
         self._setup_timeout = setup_timeout
+        self._heartbeat = heartbeat
 
     async def connect(
         self, config: LiveConfig, *, resumption_handle: str | None = None
@@ -86,9 +105,9 @@ class LiveClient:
         )
         ws = await self._connect(url)
         try:
-            setup_complete, pending = await self._handshake(ws, setup)
+            setup_complete, pending = await self._handshake(ws, setup, handle)
         except BaseException as err:
-            await ws.close()
+            await close_socket(ws)
             if isinstance(err, TimeoutError):
                 raise LiveTimeoutError(
                     f"No setupComplete within {self._setup_timeout} s"
@@ -98,14 +117,21 @@ class LiveClient:
         return Connection(ws, setup_complete, pending)
 
     async def _handshake(
-        self, ws: aiohttp.ClientWebSocketResponse, setup: str
+        self, ws: aiohttp.ClientWebSocketResponse, setup: str, handle: str | None
     ) -> tuple[SetupComplete, list[LiveEvent]]:
-        """Send the setup; return setupComplete and any events sent with it."""
+        """Send the setup; return setupComplete and any events sent with it.
+
+        A server close in answer to a resuming setup raises
+        ``LiveResumptionError``.
+        """
         await send_frame(ws, setup)
         async with asyncio.timeout(self._setup_timeout):
             msg = await ws.receive()
         if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-            raise close_error(ws, msg)
+            error = close_error(ws, msg)
+            if handle is not None and msg.type is aiohttp.WSMsgType.CLOSE:
+                raise LiveResumptionError.from_error(error) from error
+            raise error
         match parse_server_message(msg.data):
             case [SetupComplete() as setup_complete, *rest]:
                 return setup_complete, rest
@@ -123,7 +149,7 @@ class LiveClient:
                 return await self._http.ws_connect(
                     url,
                     headers=headers,
-                    heartbeat=None,
+                    heartbeat=self._heartbeat,
                     autoping=True,
                     timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
                 )

@@ -61,6 +61,24 @@ class LiveTimeoutError(LiveConnectionError):
     """Connecting or the setup handshake timed out."""
 
 
+class LiveResumptionError(LiveError):
+    """The server refused to resume the session (it closed the resumed setup).
+
+    The handle is unknown, expired or unusable: open a fresh session and replay
+    the conversation. ``close_code`` and ``reason`` are the server's, and the
+    classified close error is the ``__cause__``.
+    """
+
+    @classmethod
+    def from_error(cls, error: LiveError) -> LiveResumptionError:
+        """Wrap the error of the refused setup."""
+        return cls(
+            f"Resuming the Live session was refused: {error}",
+            close_code=error.close_code,
+            reason=error.reason,
+        )
+
+
 class InvalidLocationError(LiveError):
     """The Vertex AI location cannot serve the Live API."""
 

@@ -63,10 +63,15 @@ class GenerationComplete:
 
 @dataclass(frozen=True, slots=True)
 class TurnComplete:
-    """The model finished its turn."""
+    """The model finished its turn.
+
+    ``interaction_status`` is the server's ``IN_PROGRESS`` (more output may
+    follow, e.g. from async tools) or ``IDLE``, when sent.
+    """
 
     reason: str | None
     waiting_for_input: bool
+    interaction_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class UsageMetadata:
     prompt_tokens: int | None
     response_tokens: int | None
     total_tokens: int | None
+    thoughts_tokens: int | None = None
+    cached_tokens: int | None = None
 
 
 type LiveEvent = (
@@ -236,10 +243,12 @@ def _server_content(content: Mapping[str, Any]) -> list[LiveEvent]:
         events.append(GenerationComplete())
     if content.get("turnComplete"):
         reason = content.get("turnCompleteReason")
+        status = content.get("interactionStatus")
         events.append(
             TurnComplete(
                 reason if isinstance(reason, str) else None,
                 bool(content.get("waitingForInput")),
+                status if isinstance(status, str) else None,
             )
         )
     return events
@@ -266,6 +275,8 @@ def _usage(value: Mapping[str, Any]) -> UsageMetadata:
         prompt_tokens=_int(value.get("promptTokenCount")),
         response_tokens=_int(response),
         total_tokens=_int(value.get("totalTokenCount")),
+        thoughts_tokens=_int(value.get("thoughtsTokenCount")),
+        cached_tokens=_int(value.get("cachedContentTokenCount")),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .config import ActivityDetection, LiveConfig
 
@@ -21,6 +21,14 @@ class FunctionResponse:
     response: Mapping[str, Any]
     scheduling: str | None = None
     will_continue: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTurn:
+    """One earlier turn of the conversation, to seed a session's history."""
+
+    role: Literal["user", "model"]
+    text: str
 
 
 def _b64(data: bytes) -> str:
@@ -148,6 +156,26 @@ def text_message(text: str, turn_complete: bool = True) -> dict[str, Any]:
             "turnComplete": turn_complete,
         }
     }
+
+
+def history_message(turns: Sequence[HistoryTurn]) -> dict[str, Any]:
+    """Build a history seed: the turns in order, without asking for a reply."""
+    return {
+        "clientContent": {
+            "turns": [
+                {"role": turn.role, "parts": [{"text": turn.text}]} for turn in turns
+            ],
+            "turnComplete": False,
+        }
+    }
+
+
+def context_update_message(*, system_instruction: str | None = None) -> dict[str, Any]:
+    """Build a ``contextUpdate`` replacing only the fields given."""
+    update: dict[str, Any] = {}
+    if system_instruction is not None:
+        update["systemInstruction"] = {"parts": [{"text": system_instruction}]}
+    return {"contextUpdate": update}
 
 
 def realtime_text_message(text: str) -> dict[str, Any]:

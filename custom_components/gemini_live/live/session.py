@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum, auto
 import json
 import logging
 from types import TracebackType
@@ -24,15 +25,21 @@ from .events import (
     LiveEvent,
     SessionResumptionUpdate,
     SetupComplete,
+    ToolCall,
+    ToolCallCancellation,
+    TurnComplete,
     parse_server_message,
 )
 from .messages import (
     AUDIO_IN_RATE,
     FunctionResponse,
+    HistoryTurn,
     activity_end_message,
     activity_start_message,
     audio_message,
     audio_stream_end_message,
+    context_update_message,
+    history_message,
     realtime_text_message,
     text_message,
     tool_response_message,
@@ -42,6 +49,10 @@ from .messages import (
 _LOGGER = logging.getLogger(__name__)
 
 _DATA_TYPES = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+
+GO_AWAY_MARGIN = 5.0
+"""Seconds before a goAway's end at which the session moves on, whatever the
+state (at most half of ``timeLeft``)."""
 
 
 @dataclass(slots=True)
@@ -71,6 +82,94 @@ def close_error(
     return LiveConnectionError(f"Connection lost{detail}", close_code=ws.close_code)
 
 
+class Input(Enum):
+    """What a client message means for the conversation (see ``Rotation``)."""
+
+    STREAM = auto()
+    """Audio or video: no effect."""
+    CONTEXT = auto()
+    """Changes history or context: the known handle predates it."""
+    TURN = auto()
+    """Asks for a reply (or opens a user turn that will get one)."""
+
+
+class Rotation:
+    """When to leave a connection that announced its end with goAway.
+
+    The connection is *idle* when the model completed its turn (a
+    ``TurnComplete`` not marked ``IN_PROGRESS``) after the last ``Input.TURN``
+    message and no tool call is pending. Once a goAway arrived, rotating is
+    *due* when the connection is idle and a resumable handle newer than the
+    last turn or context change is known (any idle point when resumption is
+    off), or at the latest at the deadline, ``timeLeft - margin`` after the
+    goAway, whatever the state.
+    """
+
+    def __init__(self, *, resumption: bool) -> None:
+        """Start idle, with no goAway and no fresh handle."""
+        self.deadline: float | None = None
+        """Loop time at which to rotate anyway (None: no goAway yet)."""
+        self._resumption = resumption
+        self._awaiting_reply = False
+        self._pending_calls: set[str] = set()
+        self._handle_fresh = False
+
+    @property
+    def idle(self) -> bool:
+        """Whether the model owes no reply and no tool call is pending."""
+        return not self._awaiting_reply and not self._pending_calls
+
+    def due(self, now: float) -> bool:
+        """Whether to rotate now (only ever after a goAway)."""
+        if self.deadline is None:
+            return False
+        if now >= self.deadline:
+            return True
+        return self.idle and (self._handle_fresh or not self._resumption)
+
+    def sent(self, kind: Input, answered: Iterable[str] = ()) -> None:
+        """Account for a client message (``answered``: tool call ids)."""
+        if kind is Input.STREAM:
+            return
+        self._handle_fresh = False
+        self._pending_calls.difference_update(answered)
+        if kind is Input.TURN:
+            self._awaiting_reply = True
+
+    def received(self, event: LiveEvent, now: float) -> None:
+        """Account for a server event."""
+        match event:
+            case TurnComplete(interaction_status=status) if status != "IN_PROGRESS":
+                self._awaiting_reply = False
+                self._handle_fresh = False
+            case ToolCall(calls=calls):
+                self._pending_calls.update(call.id for call in calls)
+            case ToolCallCancellation(ids=ids):
+                self._pending_calls.difference_update(ids)
+            case SessionResumptionUpdate(new_handle=handle, resumable=True) if handle:
+                self._handle_fresh = True
+            case GoAway(time_left=time_left):
+                left = 0.0 if time_left is None else max(time_left, 0.0)
+                deadline = now + left - min(GO_AWAY_MARGIN, left / 2)
+                if self.deadline is None or deadline < self.deadline:
+                    self.deadline = deadline
+
+
+async def close_socket(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Close a WebSocket (close handshake bounded by its ``ws_close`` timeout).
+
+    aiohttp 3.14 re-arms the heartbeat timer when the server's close reply
+    arrives after ``close()`` started; the stray timer would fire, harmlessly,
+    a heartbeat later. It is cancelled here so that no timer outlives the socket.
+    """
+    try:
+        await ws.close()
+    finally:
+        disarm = getattr(ws, "_cancel_heartbeat", None)
+        if callable(disarm):
+            disarm()
+
+
 async def send_frame(ws: aiohttp.ClientWebSocketResponse, data: str) -> None:
     """Send one text frame; a broken connection raises ``LiveConnectionError``."""
     try:
@@ -82,10 +181,13 @@ async def send_frame(ws: aiohttp.ClientWebSocketResponse, data: str) -> None:
 class LiveSession:
     """An open Live session; use as an async context manager.
 
-    ``receive()`` reads the socket in the caller's task. On ``goAway`` with
-    resumption enabled and a resumable handle known, it closes the connection,
-    opens a new one with that handle (sends wait meanwhile), then yields the
-    ``GoAway``; without a handle it just yields the ``GoAway``.
+    ``receive()`` reads the socket in the caller's task. On ``goAway`` it yields
+    the ``GoAway`` and keeps reading (and sending on) the connection until
+    rotating is due (see ``Rotation``): then it closes the connection and opens
+    one resumed from the newest resumable handle, while sends wait, and goes
+    on reading there. Without a handle (or with resumption off) it closes and
+    raises ``LiveConnectionError`` instead; a refused resumption raises
+    ``LiveResumptionError``.
     """
 
     def __init__(
@@ -102,6 +204,7 @@ class LiveSession:
         self._ws = connection.ws
         self._session_id = connection.setup.session_id
         self._handle = resumption_handle
+        self._rotation = Rotation(resumption=resumption)
         self._pending: deque[LiveEvent] = deque()
         self._closed = False
         self._send_lock = asyncio.Lock()
@@ -138,35 +241,59 @@ class LiveSession:
 
     async def send_audio(self, pcm: bytes, sample_rate: int = AUDIO_IN_RATE) -> None:
         """Send a chunk of PCM16LE mono audio."""
-        await self._send(audio_message(pcm, sample_rate))
+        await self._send(audio_message(pcm, sample_rate), Input.STREAM)
 
     async def send_video_frame(self, jpeg: bytes) -> None:
         """Send one JPEG video frame."""
-        await self._send(video_message(jpeg))
+        await self._send(video_message(jpeg), Input.STREAM)
 
     async def send_activity_start(self) -> None:
         """Signal the start of user speech (manual activity detection)."""
-        await self._send(activity_start_message())
+        await self._send(activity_start_message(), Input.TURN)
 
     async def send_activity_end(self) -> None:
         """Signal the end of user speech (manual activity detection)."""
-        await self._send(activity_end_message())
+        await self._send(activity_end_message(), Input.TURN)
 
     async def send_audio_stream_end(self) -> None:
         """Signal that the microphone paused (automatic activity detection)."""
-        await self._send(audio_stream_end_message())
+        await self._send(audio_stream_end_message(), Input.TURN)
 
     async def send_text(self, text: str, *, turn_complete: bool = True) -> None:
         """Send an ordered user text turn."""
-        await self._send(text_message(text, turn_complete))
+        kind = Input.TURN if turn_complete else Input.CONTEXT
+        await self._send(text_message(text, turn_complete), kind)
 
     async def send_realtime_text(self, text: str) -> None:
         """Send realtime text input."""
-        await self._send(realtime_text_message(text))
+        await self._send(realtime_text_message(text), Input.TURN)
 
     async def send_tool_response(self, responses: Sequence[FunctionResponse]) -> None:
         """Answer function calls."""
-        await self._send(tool_response_message(responses))
+        await self._send(
+            tool_response_message(responses),
+            Input.TURN,
+            [response.id for response in responses],
+        )
+
+    async def send_history(self, turns: Sequence[HistoryTurn]) -> None:
+        """Append earlier turns to the history, in order, without asking for a reply.
+
+        Sends nothing when ``turns`` is empty.
+        """
+        if turns:
+            await self._send(history_message(turns), Input.CONTEXT)
+
+    async def send_context_update(
+        self, *, system_instruction: str | None = None
+    ) -> None:
+        """Replace the system instruction of the open session (``contextUpdate``).
+
+        Sends nothing when no field is given.
+        """
+        if system_instruction is not None:
+            message = context_update_message(system_instruction=system_instruction)
+            await self._send(message, Input.CONTEXT)
 
     async def receive(self) -> AsyncIterator[LiveEvent]:
         """Yield server events until the session closes.
@@ -188,17 +315,21 @@ class LiveSession:
         if (swap := self._swap) is not None:
             swap.cancel()
             await asyncio.wait([swap])
-        await self._ws.close()
+        await close_socket(self._ws)
         _LOGGER.debug("Live session closed")
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(
+        self, message: dict[str, Any], kind: Input, answered: Iterable[str] = ()
+    ) -> None:
         data = dumps(message)
         async with self._send_lock:
             if self._closed:
                 raise LiveConnectionError("The Live session is closed")
+            self._rotation.sent(kind, answered)
             await send_frame(self._ws, data)
 
     def _queue(self, events: Sequence[LiveEvent]) -> None:
+        now = asyncio.get_running_loop().time()
         for event in events:
             if (
                 isinstance(event, SessionResumptionUpdate)
@@ -206,14 +337,34 @@ class LiveSession:
                 and event.new_handle
             ):
                 self._handle = event.new_handle
+            self._rotation.received(event, now)
         self._pending.extend(events)
 
     async def _read(self) -> bool:
-        """Read one frame into the queue; False when the session ended normally."""
+        """Read one frame into the queue, or rotate when due.
+
+        False when the session ended normally. The read stops at the goAway
+        deadline, so rotating needs no task of its own.
+        """
         ws = self._ws
-        msg = await ws.receive()
+        if not self._rotation.due(asyncio.get_running_loop().time()):
+            try:
+                async with asyncio.timeout_at(self._rotation.deadline):
+                    msg = await ws.receive()
+            except TimeoutError:
+                pass  # the goAway deadline passed
+            else:
+                return await self._process(ws, msg)
         if self._closed:
-            await ws.close()
+            return False
+        return await self._rotate()
+
+    async def _process(
+        self, ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage
+    ) -> bool:
+        """Queue the events of one frame; False when the session ended normally."""
+        if self._closed:
+            await close_socket(ws)
             return False
         if msg.type not in _DATA_TYPES:
             await self.close()
@@ -228,15 +379,25 @@ class LiveSession:
             await self.close()
             raise
         self._queue(events)
-        if any(isinstance(event, GoAway) for event in events):
-            if self._resumption and self._handle:
-                return await self._resume(self._handle)
-            _LOGGER.debug("GoAway without a resumable handle")
         return True
+
+    async def _rotate(self) -> bool:
+        """Leave a connection after its goAway: resume, or close and raise."""
+        handle = self._handle if self._resumption else None
+        if handle is None:
+            await self.close()
+            why = "no resumable handle" if self._resumption else "resumption is off"
+            raise LiveConnectionError(
+                f"The Live connection ended after goAway and cannot be resumed ({why})"
+            )
+        return await self._resume(handle)
 
     async def _resume(self, handle: str) -> bool:
         """Swap to a connection resumed from ``handle``; False if closed meanwhile."""
-        _LOGGER.debug("GoAway: resuming on a new connection")
+        _LOGGER.debug(
+            "GoAway: resuming on a new connection (%s)",
+            "idle" if self._rotation.idle else "deadline",
+        )
         async with self._send_lock:
             self._swap = asyncio.create_task(self._reconnect(handle))
             try:
@@ -257,11 +418,13 @@ class LiveSession:
     async def _reconnect(self, handle: str) -> None:
         """Close the current socket, then open and install a resumed one.
 
-        Runs as a task that close() can cancel; the new connection is installed
+        The server refuses to resume while the old socket is open (1011). Runs
+        as a task that close() can cancel; the new connection is installed
         without yielding once open, so close() always finds and closes it.
         """
-        await self._ws.close()
+        await close_socket(self._ws)
         connection = await self._opener(handle)
         self._ws = connection.ws
         self._session_id = connection.setup.session_id
+        self._rotation = Rotation(resumption=self._resumption)
         self._queue(connection.pending)

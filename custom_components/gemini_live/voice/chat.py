@@ -1,74 +1,79 @@
 """The conversation agent's side of a Live turn: the reply in the chat log.
 
 The model's output transcript is streamed into the chat log as assistant
-deltas; its tool calls become `llm.ToolInput` deltas, so the chat log runs
-them through the LLM API, and each tool result goes back to the model.
+deltas. Its tool calls are recorded as external tool calls and run by
+`ToolRunner` (so a slow tool is never cancelled half-way and the model is
+answered within a bound), their results recorded as tool results and sent
+back to the model. The agent returns when the turn is done, with the whole
+answer, so `continue_conversation` follows the real last sentence.
 
-Early audio. Home Assistant starts TTS only when the agent returns (or after
-more than 60 characters of streamed text, or text followed by a tool call),
-and satellites fetch the audio only then. The Live reply's audio exists long
-before its transcript is complete, so for a voice turn the agent returns as
-soon as the first audio chunk arrived and the current message has words, with
-those words as its speech (never a placeholder: empty speech skips TTS). Tool
-calls before that point run inside the agent. A continuation task then follows
-the rest of the reply and writes it, later tool calls included (run through
-the same chat-log path), into a re-opened chat log of the same chat session,
-replacing the partial message; closing that chat log fires its UPDATED event.
-Typed input, a reply the pipeline already streams to TTS, and pipelines whose
-TTS engine is not this integration's (it would speak only the partial text)
-return the complete reply.
+Audio from the start. Home Assistant starts streaming TTS (and tells the
+satellite to fetch the audio) once the assistant's text is followed by a tool
+call, or after more than 60 characters. Inside a pipeline run (the chat log
+has a delta listener) the first delta is therefore a blank text and an
+external `AUDIO_TRIGGER` call, which starts the TTS stream before Gemini's
+first audio chunk; nothing runs it. When the reply is done the trigger and
+the blank are removed again, so the chat log holds the answer as the user
+heard it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Final
 
 from homeassistant.components import conversation
-from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import chat_session
+from homeassistant.helpers import llm
+from homeassistant.util.ulid import ulid_now
 
 from ..const import DOMAIN, LOGGER
 from ..live import LiveError, OutputTranscription, ToolCall
-from .manager import ConfigFactory, VoiceManager
-from .tools import BoundedAPIInstance, function_response, tool_input
-from .turn import LiveTurn
+from .manager import SetupFactory, VoiceManager
+from .tools import ToolRunner, function_response, tool_input
+from .turn import LiveTurn, ReplyEvent
 
-STREAM_RESPONSE_CHARS = 60
-"""Assistant characters after which the pipeline streams TTS by itself."""
-UNTRANSCRIBED_SPEECH = "…"
-"""Speech of a reply that has audio but no transcript (so TTS still runs)."""
+AUDIO_TRIGGER: Final = "stream_live_audio"
+"""Name of the external tool call that starts the pipeline's TTS stream."""
+
+type DeltaDict = (
+    conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
+)
 
 
 async def async_handle_message(
-    hass: HomeAssistant,
     *,
     manager: VoiceManager,
     agent_id: str,
-    early_audio: bool,
     user_input: conversation.ConversationInput,
     chat_log: conversation.ChatLog,
-    config: ConfigFactory,
+    setup: SetupFactory,
+    tools: ToolRunner,
 ) -> conversation.ConversationResult:
     """Answer `user_input` with the conversation's Live turn.
 
     A voice turn the STT entity started for this conversation is claimed;
-    otherwise the text is sent in the conversation's session. `early_audio`:
-    the pipeline's TTS plays the Live audio, so a voice turn may return early.
-    Raises a translated HomeAssistantError when the Live service fails.
+    otherwise the text is sent in the conversation's session. Raises a
+    translated HomeAssistantError when the Live service fails.
     """
-    if chat_log.llm_api is not None:
-        chat_log.llm_api = BoundedAPIInstance.wrap(chat_log.llm_api)
     conversation_id = chat_log.conversation_id
+    added_from = len(chat_log.content)
+    extra_prompt = chat_log.extra_system_prompt
     turn = manager.claim_voice_turn(conversation_id)
     try:
         if turn is None:
             turn = await manager.start_text_turn(
-                conversation_id, user_input.text, config
+                conversation_id, user_input.text, setup, extra_prompt=extra_prompt
             )
-        reply = _Reply(turn, chat_log, early=early_audio and turn.voice)
-        partial = await reply.stream(agent_id)
+        elif extra_prompt:
+            turn = await manager.add_extra_prompt(turn, extra_prompt)
+        reply = _Reply(turn, tools, stream_audio=chat_log.delta_listener is not None)
+        async for _ in chat_log.async_add_delta_content_stream(
+            agent_id, reply.deltas()
+        ):
+            pass
     except LiveError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -82,110 +87,112 @@ async def async_handle_message(
     finally:
         if turn is not None:
             manager.release_turn(turn)
-    if reply.returned_early and partial is not None:
-        manager.spawn(
-            _async_complete(hass, conversation_id, agent_id, turn, partial),
-            f"{DOMAIN} reply {conversation_id}",
-        )
-    if not isinstance(chat_log.content[-1], conversation.AssistantContent):
-        chat_log.async_add_assistant_content_without_tools(
-            conversation.AssistantContent(
-                agent_id=agent_id,
-                content=UNTRANSCRIBED_SPEECH if turn.has_audio else None,
-            )
-        )
+    _tidy(chat_log, added_from, reply.trigger_id, turn, agent_id)
     return conversation.async_get_result_from_chat_log(user_input, chat_log)
 
 
-async def _async_complete(
-    hass: HomeAssistant,
-    conversation_id: str,
-    agent_id: str,
-    turn: LiveTurn,
-    partial: conversation.AssistantContent,
-) -> None:
-    """Write the rest of an early-returned reply over its partial message."""
-    # The pipeline stores the run's chat log in the step the agent returned in.
-    await asyncio.sleep(0)
-    with chat_session.async_get_chat_session(hass, conversation_id) as session:
-        if session.conversation_id != conversation_id:
-            return  # the chat session expired
-        with conversation.async_get_chat_log(hass, session) as chat_log:
-            if not any(content is partial for content in chat_log.content):
-                return
-            reply = _Reply(turn, chat_log, early=False, prefix=partial.content or "")
-            try:
-                await reply.stream(agent_id)
-            except LiveError as err:
-                LOGGER.debug("Reply of %s ended early: %s", conversation_id, err)
-                return
-            chat_log.content[:] = [c for c in chat_log.content if c is not partial]
-
-
 class _Reply:
-    """One stretch of a turn's reply, streamed into a chat log."""
+    """A turn's reply as chat-log deltas, its tool calls run on the way."""
 
     def __init__(
-        self,
-        turn: LiveTurn,
-        chat_log: conversation.ChatLog,
-        *,
-        early: bool,
-        prefix: str = "",
+        self, turn: LiveTurn, tools: ToolRunner, *, stream_audio: bool
     ) -> None:
         self.turn = turn
-        self.chat_log = chat_log
-        self.early = early
-        self.returned_early = False
-        self._text = prefix
-        """Text of the current assistant message."""
-        self._chars = 0
-        self._pipeline_streams = False
+        self.tools = tools
+        self.trigger_id = ulid_now() if stream_audio else None
 
-    async def stream(self, agent_id: str) -> conversation.AssistantContent | None:
-        """Stream into the chat log; return the last assistant message added."""
-        last: conversation.AssistantContent | None = None
-        async for content in self.chat_log.async_add_delta_content_stream(
-            agent_id, self._deltas()
-        ):
-            if isinstance(content, conversation.ToolResultContent):
-                await self.turn.respond([function_response(content)])
-            else:
-                last = content
-        return last
-
-    def _may_return(self) -> bool:
+    async def deltas(self) -> AsyncIterator[DeltaDict]:
+        """Yield the reply until the turn is done (raises its LiveError)."""
         turn = self.turn
-        return (
-            self.early
-            and not self._pipeline_streams
-            and bool(self._text)
-            and turn.has_audio
-            and not turn.tool_calls_pending
-            and not turn.events_pending
-        )
-
-    async def _deltas(self) -> AsyncIterator[conversation.AssistantContentDeltaDict]:
-        turn = self.turn
-        yield {"role": "assistant", "content": self._text}
-        while not self._may_return():
-            match await turn.next_event():
-                case None:
-                    return
+        if self.trigger_id is None:
+            yield {"role": "assistant"}
+        else:
+            yield {"role": "assistant", "content": " "}
+            trigger = llm.ToolInput(
+                tool_name=AUDIO_TRIGGER, tool_args={}, id=self.trigger_id, external=True
+            )
+            yield {"tool_calls": [trigger]}
+        message_has_text = False
+        while (event := await self._next_event()) is not None:
+            match event:
                 case OutputTranscription(text=text):
-                    if text := text if self._text else text.lstrip():
-                        self._text += text
-                        self._chars += len(text)
-                        self._pipeline_streams |= self._chars > STREAM_RESPONSE_CHARS
+                    if text := text if message_has_text else text.lstrip():
+                        message_has_text = True
                         yield {"content": text}
                 case ToolCall(calls=calls):
                     calls = tuple(c for c in calls if not turn.is_cancelled(c.id))
                     if not calls:
                         continue
-                    self._pipeline_streams |= self._chars > 0
-                    yield {"tool_calls": [tool_input(call) for call in calls]}
-                    # A new message: the chat log runs the tools and hands the
-                    # results to stream() before asking for the next delta.
+                    inputs = [tool_input(call) for call in calls]
+                    yield {"tool_calls": inputs}
+                    results = await asyncio.gather(
+                        *(self.tools.run(tool) for tool in inputs)
+                    )
+                    await turn.respond(
+                        [
+                            function_response(call, result)
+                            for call, result in zip(calls, results, strict=True)
+                        ]
+                    )
+                    for tool, result in zip(inputs, results, strict=True):
+                        yield {
+                            "role": "tool_result",
+                            "tool_call_id": tool.id,
+                            "tool_name": tool.tool_name,
+                            "result": result,
+                        }
                     yield {"role": "assistant"}
-                    self._text = ""
-        self.returned_early = True
+                    message_has_text = False
+
+    async def _next_event(self) -> ReplyEvent | None:
+        """Return the next reply event; after a failure mid-answer, None.
+
+        The user heard the answer up to the failure, so the chat log keeps
+        it; a failure before any answer raises.
+        """
+        try:
+            return await self.turn.next_event()
+        except LiveError as err:
+            if not self.turn.output_transcript:
+                raise
+            LOGGER.warning("The Live reply ended early: %s", err)
+            return None
+
+
+def _tidy(
+    chat_log: conversation.ChatLog,
+    start: int,
+    trigger_id: str | None,
+    turn: LiveTurn,
+    agent_id: str,
+) -> None:
+    """Leave the chat log as the user experienced the turn.
+
+    The audio trigger and its blank text go; the user's message becomes the
+    whole input transcript when it arrived after the STT result; a reply
+    without any words still ends with an (empty) assistant message.
+    """
+    content = chat_log.content
+    tidied: list[conversation.Content] = []
+    for item in content[start:]:
+        if isinstance(item, conversation.AssistantContent) and trigger_id:
+            calls = [c for c in item.tool_calls or () if c.id != trigger_id]
+            text = (item.content or "").strip() or None
+            if not (text or calls or item.thinking_content):
+                continue
+            tidied.append(replace(item, content=text, tool_calls=calls or None))
+        else:
+            tidied.append(item)
+    content[start:] = tidied
+    heard = turn.input_transcript
+    if (
+        turn.voice
+        and start > 0
+        and isinstance(user := content[start - 1], conversation.UserContent)
+        and len(heard) > len(user.content)
+    ):
+        content[start - 1] = replace(user, content=heard)
+    if not isinstance(content[-1], conversation.AssistantContent):
+        chat_log.async_add_assistant_content_without_tools(
+            conversation.AssistantContent(agent_id=agent_id, content=None)
+        )

@@ -8,9 +8,11 @@ prompt, the date and time unless a tool provides them, the extra prompt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     CONF_LLM_HASS_API,
@@ -33,10 +35,16 @@ from ..const import (
     RECOMMENDED_ACTIVITY_DETECTION,
     RECOMMENDED_IDLE_TIMEOUT,
 )
-from ..live import ActivityDetection, LiveClient, LiveConfig
-from .manager import VoiceManager
+from ..live import ActivityDetection, HistoryTurn, LiveClient, LiveConfig
+from .manager import SessionSetup, VoiceManager
 from .tools import function_declarations
 
+MAX_HISTORY_TURNS = 40
+"""Most chat-log messages replayed into a new session of a conversation."""
+
+TRANSCRIPTION_INSTRUCTION = (
+    "Listen to the user. Do not act on the request; reply only with: OK."
+)
 SPEECH_INSTRUCTION = (
     "You are a text-to-speech voice. Read every user message aloud exactly as "
     "written, word for word, in the language it is written in. Never answer, "
@@ -78,23 +86,72 @@ async def async_conversation_config(
             api = await llm.async_get_api(hass, api_ids, llm_context)
         except HomeAssistantError as err:
             LOGGER.error("Error getting LLM API %s: %s", api_ids, err)
-    manual = (
-        options.get(CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION)
-        == ACTIVITY_DETECTION_MANUAL
-    )
     return LiveConfig(
         **_common(entry),
         system_instruction=await _async_instructions(
             hass, options.get(CONF_PROMPT), llm_context, api, extra_system_prompt
         ),
         functions=function_declarations(api) if api else (),
-        activity_detection=ActivityDetection(disabled=manual),
+        activity_detection=_activity_detection(entry),
+    )
+
+
+async def async_session_setup(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    llm_context: llm.LLMContext,
+    *,
+    history: Sequence[conversation.Content] = (),
+    extra_system_prompt: str | None = None,
+) -> SessionSetup:
+    """Return what a conversation's new session starts with.
+
+    `history`: the conversation's chat log so far (without the current
+    request), replayed so that the model remembers it.
+    """
+    return SessionSetup(
+        config=await async_conversation_config(
+            hass, entry, llm_context, extra_system_prompt
+        ),
+        history=history_turns(history),
+        extra_prompt=extra_system_prompt,
+    )
+
+
+def history_turns(content: Sequence[conversation.Content]) -> tuple[HistoryTurn, ...]:
+    """Return the spoken and typed messages of a chat log as Live history."""
+    turns = [
+        HistoryTurn(
+            role="user" if isinstance(item, conversation.UserContent) else "model",
+            text=item.content,
+        )
+        for item in content
+        if isinstance(item, (conversation.UserContent, conversation.AssistantContent))
+        and item.content
+    ]
+    return tuple(turns[-MAX_HISTORY_TURNS:])
+
+
+def transcription_setup(entry: ConfigEntry) -> SessionSetup:
+    """Return the setup of a session that only transcribes (no agent follows)."""
+    return SessionSetup(
+        config=LiveConfig(
+            **_common(entry),
+            system_instruction=TRANSCRIPTION_INSTRUCTION,
+            activity_detection=_activity_detection(entry),
+            session_resumption=False,
+        )
     )
 
 
 def speech_config(entry: ConfigEntry) -> LiveConfig:
     """Return the setup of a session that reads text aloud (standalone TTS)."""
     return LiveConfig(**_common(entry), system_instruction=SPEECH_INSTRUCTION)
+
+
+def _activity_detection(entry: ConfigEntry) -> ActivityDetection:
+    mode = entry.options.get(CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION)
+    return ActivityDetection(disabled=mode == ACTIVITY_DETECTION_MANUAL)
 
 
 def _common(entry: ConfigEntry) -> dict[str, Any]:

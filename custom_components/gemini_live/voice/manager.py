@@ -10,13 +10,18 @@ conversation id (the chat session every pipeline run executes in):
    when it returns;
 3. TTS `claim_turn_for_speech()` takes the reply's audio.
 
+One session per conversation, also when two requests open it at once. A new
+session starts with the conversation's history (`SessionSetup.history`), so
+the model's memory outlives the socket.
+
 Nothing waits for a stage that never comes: a voice turn no agent claims
-within `CLAIM_TIMEOUT` after its transcript (an `ask_question` run ends at
-STT, a local intent answered it, the run was abandoned) closes its session, so
-the model's reply is cut off and no tool of it ever runs (tools run only
-through the agent); reply audio no TTS claims within `AUDIO_CLAIM_TIMEOUT`
-after the agent returned is dropped. Tasks run in an empty `contextvars`
-context so that none keeps a finished run's chat session or chat log.
+within `CLAIM_TIMEOUT` after its transcript (the run was abandoned) closes
+its session, so no tool of it ever runs (tools run only through the agent);
+reply audio no TTS claims within `AUDIO_CLAIM_TIMEOUT` after the agent
+returned is dropped. A run that will not reach this integration's agent (an
+`ask_question` run, another agent) transcribes in a session of its own that
+closes after the transcript. Tasks run in an empty `contextvars` context so
+that none keeps a finished run's chat session or chat log.
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 import contextvars
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import logging
 from typing import Any
 
-from ..live import LiveClient, LiveConfig, LiveSession
+from ..live import HistoryTurn, LiveClient, LiveConfig
 from .session import Spawn, VoiceSession
 from .turn import LiveTurn
 
@@ -38,8 +43,22 @@ CLAIM_TIMEOUT = 3.0
 """Seconds after a voice transcript within which an agent must claim the turn."""
 AUDIO_CLAIM_TIMEOUT = 5.0
 """Seconds after the agent returned within which TTS must claim the audio."""
+PREPARED_TIMEOUT = 60.0
+"""Seconds an `expect_agent()` note waits for the run's speech."""
 
-type ConfigFactory = Callable[[], Awaitable[LiveConfig]]
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSetup:
+    """What a new session of a conversation starts with."""
+
+    config: LiveConfig
+    history: tuple[HistoryTurn, ...] = ()
+    """The conversation so far, sent before the first turn."""
+    extra_prompt: str | None = None
+    """The extra system prompt included in `config`'s instruction."""
+
+
+type SetupFactory = Callable[[], Awaitable[SessionSetup]]
 """Builds the setup of a new session (called only when one is opened)."""
 
 
@@ -60,21 +79,44 @@ class VoiceManager:
         self._idle_timeout = idle_timeout
         self._speech_config = speech_config
         self._sessions: dict[str, VoiceSession] = {}
+        self._opening: dict[str, asyncio.Future[VoiceSession]] = {}
         self._unkeyed: set[VoiceSession] = set()
         self._timers: dict[LiveTurn, asyncio.TimerHandle] = {}
+        self._agent_expected: dict[str, float] = {}
+
+    def expect_agent(self, conversation_id: str) -> None:
+        """Note that this conversation's next run reaches the agent."""
+        now = asyncio.get_running_loop().time()
+        self._agent_expected = {
+            key: at
+            for key, at in self._agent_expected.items()
+            if now - at < PREPARED_TIMEOUT
+        }
+        self._agent_expected[conversation_id] = now
+
+    def agent_expected(self, conversation_id: str | None) -> bool:
+        """Whether (once) the run of this conversation will reach the agent."""
+        return self._agent_expected.pop(conversation_id or "", None) is not None
 
     async def transcribe(
         self,
         conversation_id: str | None,
         audio: AsyncIterable[bytes],
-        config: ConfigFactory,
+        setup: SetupFactory,
+        *,
+        respond: bool = True,
     ) -> str:
         """Stream the user's speech (16 kHz PCM16) into a new voice turn.
 
-        Returns the settled input transcript; the model is already replying.
+        Returns the input transcript; the model is already replying. With
+        `respond` False (no agent of this entry will handle the run) the
+        speech goes to a session of its own, closed after the transcript.
         Raises LiveError; a failed or abandoned turn closes its session.
         """
-        session = await self._session(conversation_id, config)
+        if respond:
+            session = await self._session(conversation_id, setup)
+        else:
+            session = await self._open(None, await setup())
         turn = session.new_turn(voice=True)
         try:
             await session.stream_audio(turn, audio)
@@ -82,7 +124,10 @@ class VoiceManager:
         except BaseException:
             self.spawn(session.close(), "gemini_live close")
             raise
-        self._expire_later(turn, CLAIM_TIMEOUT, lambda: self._unclaimed(session))
+        if respond:
+            self._expire_later(turn, CLAIM_TIMEOUT, lambda: self._unclaimed(session))
+        else:
+            self.spawn(session.close(), "gemini_live close")
         return text
 
     def claim_voice_turn(self, conversation_id: str) -> LiveTurn | None:
@@ -96,17 +141,55 @@ class VoiceManager:
         return turn
 
     async def start_text_turn(
-        self, conversation_id: str, text: str, config: ConfigFactory
+        self,
+        conversation_id: str,
+        text: str,
+        setup: SetupFactory,
+        *,
+        extra_prompt: str | None = None,
     ) -> LiveTurn:
-        """Send typed input in the conversation's session (opened if needed)."""
-        session = await self._session(conversation_id, config)
+        """Send typed input in the conversation's session (opened if needed).
+
+        An `extra_prompt` the session does not know yet goes with the text.
+        """
+        session = await self._session(conversation_id, setup)
+        if extra_prompt and extra_prompt not in session.extra_prompts:
+            session.extra_prompts.add(extra_prompt)
+            text = f"{extra_prompt}\n\n{text}"
         turn = session.new_turn(voice=False)
         try:
-            await session.send_text(text)
+            await session.send_text(turn, text)
         except BaseException:
             self.spawn(session.close(), "gemini_live close")
             raise
         return turn
+
+    async def add_extra_prompt(self, turn: LiveTurn, prompt: str) -> LiveTurn:
+        """Make the model answer `turn` again, knowing `prompt`; returns the turn.
+
+        For a run whose extra system prompt the session did not have when the
+        model started answering (it reaches only the conversation stage):
+        the model is asked again, with the prompt, and the first answer is
+        cut off before anyone heard it.
+        """
+        session = self._sessions.get(turn.conversation_id or "")
+        if session is None or session.turn is not turn or session.closed:
+            return turn
+        if prompt in session.extra_prompts:
+            return turn
+        session.extra_prompts.add(prompt)
+        request = turn.input_transcript
+        again = session.new_turn(voice=turn.voice)
+        again.agent_claimed = True
+        again.add_input(request, finished=True)
+        try:
+            await session.send_text(
+                again, f"{prompt}\n\nAnswer my last request with this in mind."
+            )
+        except BaseException:
+            self.spawn(session.close(), "gemini_live close")
+            raise
+        return again
 
     def release_turn(self, turn: LiveTurn) -> None:
         """Hand the turn back after the agent returned; unclaimed audio expires."""
@@ -154,11 +237,11 @@ class VoiceManager:
         config = self._speech_config()
         if voice:
             config = replace(config, voice=voice)
-        session = self._open(await self._client.connect(config), None, config)
+        session = await self._open(None, SessionSetup(config=config))
         turn = session.new_turn(voice=False)
         turn.claim_audio()
         try:
-            await session.send_text(text)
+            await session.send_text(turn, text)
         except BaseException:
             self.spawn(session.close(), "gemini_live close")
             raise
@@ -173,27 +256,52 @@ class VoiceManager:
             await session.close()
 
     async def _session(
-        self, conversation_id: str | None, config: ConfigFactory
+        self, conversation_id: str | None, setup: SetupFactory
     ) -> VoiceSession:
-        if conversation_id is not None and (
-            session := self._sessions.get(conversation_id)
-        ):
+        """Return the conversation's open session, opening it once."""
+        if conversation_id is None:
+            return await self._open(None, await setup())
+        if session := self._sessions.get(conversation_id):
             return session
-        live_config = await config()
-        live = await self._client.connect(live_config)
-        return self._open(live, conversation_id, live_config)
+        if (opening := self._opening.get(conversation_id)) is not None:
+            return await asyncio.shield(opening)
+        future: asyncio.Future[VoiceSession] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._opening[conversation_id] = future
+        try:
+            session = await self._open(conversation_id, await setup())
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # retrieved: waiters get it too
+            raise
+        else:
+            future.set_result(session)
+            return session
+        finally:
+            del self._opening[conversation_id]
 
-    def _open(
-        self, live: LiveSession, conversation_id: str | None, config: LiveConfig
+    async def _open(
+        self, conversation_id: str | None, setup: SessionSetup
     ) -> VoiceSession:
+        live = await self._client.connect(setup.config)
+        try:
+            if setup.history:
+                await live.send_history(setup.history)
+        except BaseException:
+            await live.close()
+            raise
         session = VoiceSession(
             live,
             conversation_id,
-            manual_activity=config.activity_detection.disabled,
+            manual_activity=setup.config.activity_detection.disabled,
             idle_timeout=self._idle_timeout if conversation_id is not None else 0,
             spawn=self.spawn,
             on_close=self._forget,
+            instructions=setup.config.system_instruction,
         )
+        if setup.extra_prompt:
+            session.extra_prompts.add(setup.extra_prompt)
         if conversation_id is None:
             self._unkeyed.add(session)
         else:

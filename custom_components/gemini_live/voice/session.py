@@ -1,12 +1,17 @@
 """VoiceSession: one Live session serving the turns of one conversation.
 
-One reader task receives every server event and hands it to the current turn;
-starting a new turn ends the previous one. The session keeps the WebSocket
-open between turns so the next request of the conversation reuses the model's
-context, and closes it `idle_timeout` seconds after the last turn ended. A
-watchdog fails the turn and closes the session when the server stays silent
-for `REPLY_TIMEOUT` seconds while a reply is due. Any error ends the current
-turn with that error and closes the session; the next request opens a new one.
+One reader task receives every server event and routes it to a turn. A new
+turn starts while the previous reply may still be streaming (a barge-in): the
+previous turn then keeps receiving the events of its generation until its
+`turnComplete`, so none of them reaches the new turn.
+
+The session keeps the WebSocket open between turns so the next request of the
+conversation reuses the model's context, and closes it `idle_timeout` seconds
+after the last turn ended. Every wait is bounded: the server must send
+something within `REPLY_TIMEOUT` while a reply is due, and a tool call nobody
+answers within `UNANSWERED_TOOL_TIMEOUT` gets an error response. Any error
+ends the current turn with that error and closes the session; the next
+request opens a new one (with the conversation's history).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from typing import Any
 from ..live import (
     AudioChunk,
     FunctionResponse,
-    GenerationComplete,
+    GoAway,
     InputTranscription,
+    Interrupted,
     LiveConnectionError,
     LiveError,
     LiveEvent,
@@ -30,15 +36,16 @@ from ..live import (
     ToolCall,
     ToolCallCancellation,
     TurnComplete,
+    UsageMetadata,
 )
-from .turn import LiveTurn
+from .turn import LiveTurn, Phase
 
 _LOGGER = logging.getLogger(__name__)
 
 REPLY_TIMEOUT = 20.0
-"""Seconds of server silence, while a reply is due, before the turn fails.
-
-Longer than a tool call may take (`tools.TOOL_TIMEOUT`)."""
+"""Seconds of server silence, while a reply is due, before the turn fails."""
+UNANSWERED_TOOL_TIMEOUT = 15.0
+"""Seconds after which a tool call nobody answered gets an error response."""
 
 type Spawn = Callable[[Coroutine[Any, Any, None], str], object]
 """Starts a background task (the config entry's, so unloading cancels it)."""
@@ -56,14 +63,20 @@ class VoiceSession:
         idle_timeout: float,
         spawn: Spawn,
         on_close: Callable[[VoiceSession], None],
+        instructions: str | None = None,
     ) -> None:
         """Wrap an open Live session; call `start()` to begin reading."""
         self.conversation_id = conversation_id
         self.manual_activity = manual_activity
         """Activity is signalled by the client (activityStart/activityEnd)."""
+        self.instructions = instructions
+        """The system instruction the session was set up with."""
+        self.extra_prompts: set[str] = set()
+        """Extra system prompts the model has received."""
         self.turn: LiveTurn | None = None
         self.closed = False
         self._live = live
+        self._draining: LiveTurn | None = None
         self._idle_timeout = idle_timeout
         self._spawn = spawn
         self._on_close = on_close
@@ -71,15 +84,23 @@ class VoiceSession:
         self._idle: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_event = 0.0
+        self._tool_timers: list[asyncio.TimerHandle] = []
+
+    @property
+    def live(self) -> LiveSession:
+        """The Live session (for messages the voice core does not wrap)."""
+        return self._live
 
     def start(self) -> None:
         """Start the reader task."""
         self._spawn(self._read(), f"gemini_live reader {self.conversation_id}")
 
     def new_turn(self, *, voice: bool) -> LiveTurn:
-        """Start a turn; the previous one ends here."""
-        if self.turn is not None:
-            self.turn.finish()
+        """Start a turn; a previous reply still streaming is cut off."""
+        if (previous := self.turn) is not None:
+            if previous.phase in (Phase.REPLYING, Phase.TOOLS):
+                self._draining = previous  # its generation's events follow
+            previous.finish()
         self._cancel_timer(self._idle)
         self._cancel_timer(self._watchdog)
         turn = LiveTurn(
@@ -107,11 +128,13 @@ class VoiceSession:
             await self._live.send_activity_end()
         elif not turn.has_audio:
             await self._live.send_audio_stream_end()
+        turn.input_ended()
         self._await_reply()
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, turn: LiveTurn, text: str) -> None:
         """Send a typed user turn."""
         await self._live.send_text(text)
+        turn.input_ended()
         self._await_reply()
 
     async def close(self) -> None:
@@ -123,7 +146,7 @@ class VoiceSession:
 
     async def _respond(self, responses: Sequence[FunctionResponse]) -> None:
         await self._live.send_tool_response(responses)
-        self._last_event = self._loop.time()
+        self._await_reply()
 
     async def _read(self) -> None:
         error: LiveError = LiveConnectionError("The Live session ended")
@@ -140,33 +163,97 @@ class VoiceSession:
                 self._spawn(self._live.close(), "gemini_live close")
 
     def _dispatch(self, event: LiveEvent) -> None:
-        if (turn := self.turn) is None:
+        if isinstance(event, InputTranscription):
+            if self.turn is not None:
+                self.turn.add_input(event.text, finished=event.finished)
+            return
+        turn = self._draining or self.turn
+        if turn is None:
             return
         match event:
             case AudioChunk(data=data):
                 turn.add_audio(data)
-            case OutputTranscription(text=text):
-                turn.add_output(text)
-            case InputTranscription(text=text):
-                turn.add_input(text)
+            case OutputTranscription(text=text, finished=finished):
+                turn.add_output(text, finished=finished)
             case ToolCall():
-                turn.add_tool_call(event)
+                if turn is self._draining:
+                    self._reject_calls(event)
+                else:
+                    turn.add_tool_call(event)
+                    self._tool_timers.append(
+                        self._loop.call_later(
+                            UNANSWERED_TOOL_TIMEOUT,
+                            self._answer_unanswered,
+                            turn,
+                            event,
+                        )
+                    )
             case ToolCallCancellation():
                 turn.cancel_tool_calls(event)
-            case GenerationComplete() | TurnComplete():
-                turn.model_done()
+            case Interrupted():
+                turn.interrupt()
+            case TurnComplete():
+                if turn is self._draining:
+                    self._draining = None
+                else:
+                    turn.turn_complete(event.interaction_status)
+            case UsageMetadata():
+                turn.set_usage(
+                    {
+                        "input": event.prompt_tokens,
+                        "output": event.response_tokens,
+                        "total": event.total_tokens,
+                    }
+                )
+            case GoAway(time_left=time_left):
+                _LOGGER.debug("Live service goAway, %s s left", time_left)
+
+    def _reject_calls(self, tool_call: ToolCall) -> None:
+        """Answer a cut-off generation's tool calls without running them."""
+        responses = [
+            FunctionResponse(
+                id=call.id,
+                name=call.name,
+                response={"error": {"status": "cancelled", "retryable": False}},
+            )
+            for call in tool_call.calls
+        ]
+        self._spawn(self._send_quietly(responses), "gemini_live tool response")
+
+    def _answer_unanswered(self, turn: LiveTurn, tool_call: ToolCall) -> None:
+        """Answer this call's still pending functions with an error."""
+        if self.closed or turn is not self.turn:
+            return
+        pending = [c for c in tool_call.calls if turn.is_pending(c.id)]
+        if not pending:
+            return
+        _LOGGER.warning("No answer to tool calls %s", [c.name for c in pending])
+        responses = [
+            FunctionResponse(
+                id=call.id,
+                name=call.name,
+                response={"error": {"status": "no_answer", "retryable": False}},
+            )
+            for call in pending
+        ]
+        self._spawn(turn.respond(responses), "gemini_live tool response")
+
+    async def _send_quietly(self, responses: Sequence[FunctionResponse]) -> None:
+        try:
+            await self._live.send_tool_response(responses)
+        except LiveError as err:
+            _LOGGER.debug("Tool response not sent: %s", err)
 
     def _closed(self, error: LiveError) -> None:
         self.closed = True
-        self._cancel_timer(self._idle)
-        self._cancel_timer(self._watchdog)
+        self._cancel_timers()
         if self.turn is not None:
             self.turn.finish(error)
         self._on_close(self)
 
     def _turn_done(self, turn: LiveTurn) -> None:
         if turn is self.turn and not self.closed:
-            self._cancel_timer(self._watchdog)
+            self._cancel_timers()
             self._idle = self._loop.call_later(self._idle_timeout, self._idle_close)
 
     def _idle_close(self) -> None:
@@ -181,7 +268,7 @@ class VoiceSession:
 
     def _check_reply(self) -> None:
         turn = self.turn
-        if self.closed or turn is None or turn.finished:
+        if self.closed or turn is None or turn.reply_complete:
             return
         remaining = self._last_event + REPLY_TIMEOUT - self._loop.time()
         if remaining > 0 or turn.tool_calls_pending:
@@ -192,6 +279,11 @@ class VoiceSession:
         _LOGGER.warning("No reply from the Live service; closing the session")
         turn.finish(LiveTimeoutError("The Live service did not reply in time"))
         self._spawn(self.close(), "gemini_live watchdog close")
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._idle, self._watchdog, *self._tool_timers):
+            self._cancel_timer(timer)
+        self._tool_timers.clear()
 
     @staticmethod
     def _cancel_timer(timer: asyncio.TimerHandle | None) -> None:

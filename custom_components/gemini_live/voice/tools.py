@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
 import logging
 from typing import Any
 
-from homeassistant.components import conversation
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import llm
 from homeassistant.helpers.json import json_bytes
@@ -30,8 +29,8 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_FUNCTIONS = 128
 """About as many function declarations as fit in one Live session."""
-TOOL_TIMEOUT = 10.0
-"""Seconds a tool call may run before the model gets an error response."""
+TOOL_TIMEOUT = 5.0
+"""Seconds after which the model hears that a tool is still running."""
 
 _SCHEMA_KEYS = frozenset(
     {
@@ -111,50 +110,91 @@ def function_declarations(api: llm.APIInstance) -> tuple[FunctionDeclaration, ..
 
 
 def tool_input(call: FunctionCall) -> llm.ToolInput:
-    """Return the chat log's tool input for a Live function call (same id)."""
+    """Return the chat log's record of a Live function call (same id).
+
+    External: this integration runs it (`ToolRunner`), so that a slow tool
+    is never cancelled and the model is answered within a bound.
+    """
     return llm.ToolInput(
-        tool_name=call.name, tool_args=_escape_decode(dict(call.args)), id=call.id
+        tool_name=call.name,
+        tool_args=_escape_decode(dict(call.args)),
+        id=call.id,
+        external=True,
     )
 
 
-def function_response(result: conversation.ToolResultContent) -> FunctionResponse:
-    """Return the Live response to a tool result: JSON under "output" or "error"."""
-    data = json_loads(json_bytes(result.result.data))
-    return FunctionResponse(
-        id=result.tool_call_id,
-        name=result.tool_name,
-        response={"error" if result.result.error else "output": data},
-    )
+def function_response(call: FunctionCall, result: llm.ToolResult) -> FunctionResponse:
+    """Return the Live response to a tool result, with an explicit status.
+
+    Models repeat calls whose result is empty or unclear, so every response
+    says what happened: success (with the data), no result, in progress, or
+    an error that is not worth retrying.
+    """
+    data = json_loads(json_bytes(result.data))
+    if result.error:
+        body: dict[str, Any] = {
+            "error": {"status": "error", "retryable": False, "details": data}
+        }
+    elif isinstance(data, dict) and data.get("status") == IN_PROGRESS:
+        body = {"output": data}
+    elif data:
+        body = {"output": {"status": "success", "result": data}}
+    else:
+        body = {"output": {"status": "no_result", "retryable": False}}
+    return FunctionResponse(id=call.id, name=call.name, response=body)
 
 
-@dataclass
-class BoundedAPIInstance(llm.APIInstance):
-    """An LLM API instance whose tool calls end after `TOOL_TIMEOUT` seconds.
+IN_PROGRESS = "in_progress"
+"""Status of a tool still running when the model is answered."""
 
-    A slow tool must not stall the Live session: the model gets an error
-    response instead (the chat log turns the HomeAssistantError into one).
+
+class ToolRunner:
+    """Runs the model's tool calls through an LLM API, each answered in time.
+
+    A tool that takes longer than `TOOL_TIMEOUT` is not cancelled: the model
+    is told it is still running, and the tool finishes in the background.
     """
 
-    @classmethod
-    def wrap(cls, api: llm.APIInstance) -> BoundedAPIInstance:
-        """Return `api` with bounded tool calls."""
-        return cls(
-            api=api.api,
-            api_prompt=api.api_prompt,
-            llm_context=api.llm_context,
-            tools=api.tools,
-            custom_serializer=api.custom_serializer,
-        )
+    def __init__(
+        self,
+        api: llm.APIInstance | None,
+        spawn: Callable[[Coroutine[Any, Any, llm.ToolResult], str], asyncio.Task[Any]],
+    ) -> None:
+        """Call tools of `api`; `spawn` starts a task that outlives the turn."""
+        self._api = api
+        self._spawn = spawn
 
-    async def async_call_tool(self, tool_input: llm.ToolInput) -> llm.ToolResult:
-        """Call the tool with a time limit."""
+    async def run(self, tool_input: llm.ToolInput) -> llm.ToolResult:
+        """Return the tool's result, or an in-progress one after the bound."""
+        task = self._spawn(self._call(tool_input), f"gemini_live tool {tool_input.id}")
         try:
             async with asyncio.timeout(TOOL_TIMEOUT):
-                return await super().async_call_tool(tool_input)
-        except TimeoutError as err:
-            raise HomeAssistantError(
-                f"{tool_input.tool_name} did not finish within {TOOL_TIMEOUT:g} s"
-            ) from err
+                return await asyncio.shield(task)
+        except TimeoutError:
+            _LOGGER.debug(
+                "%s still running after %s s", tool_input.tool_name, TOOL_TIMEOUT
+            )
+            return llm.ToolResult(
+                data={
+                    "status": IN_PROGRESS,
+                    "message": "The action was started and is still running.",
+                }
+            )
+
+    async def _call(self, tool_input: llm.ToolInput) -> llm.ToolResult:
+        if self._api is None:
+            return _error("No tools are available in this conversation")
+        try:
+            return await self._api.async_call_tool(tool_input)
+        except (HomeAssistantError, probatio.Invalid) as err:
+            return _error(str(err) or type(err).__name__)
+        except Exception:  # a broken tool must not break the conversation
+            _LOGGER.exception("Error calling tool %s", tool_input.tool_name)
+            return _error(f"{tool_input.tool_name} failed unexpectedly")
+
+
+def _error(message: str) -> llm.ToolResult:
+    return llm.ToolResult(data={"error": message}, error=True)
 
 
 def _escape_decode(value: Any) -> Any:

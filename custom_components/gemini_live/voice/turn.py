@@ -1,20 +1,34 @@
 """LiveTurn: one user turn of a Live session and the model's reply to it.
 
-The session's reader task writes into the turn, one server event at a time;
-up to three consumers read it, each at its own pace:
+The session's reader task feeds the turn the service's signals, one event at
+a time; up to three consumers read it, each at its own pace:
 
-- the STT entity: `wait_input_transcript()`, the user's words once settled;
-- the conversation entity: `next_event()`, the reply's transcript deltas and
-  tool calls in order, each delivered once (the agent reads the first part, a
-  continuation task the rest);
+- the STT entity: `wait_input_transcript()`, the user's words;
+- the conversation agent: `next_event()`, the reply's transcript deltas and
+  tool calls in order, until the reply ends;
 - the TTS entity: `audio_stream()`, the reply's 24 kHz PCM from its first byte.
 
-When the reply ends: Gemini sends generationComplete and turnComplete, but 2.5
-native-audio models also send turnComplete before any audio around tool calls,
-and output transcription trails turnComplete. So a completion signal only arms
-a settle timer: `OUTPUT_GRACE` when audio arrived since the last tool response,
-`QUIET_GRACE` when none did (the model may still speak), and none while a tool
-call is unanswered. Audio or a tool call disarms it: the model went on.
+The turn is a state machine of the service's signals (`Phase`):
+
+    LISTENING --input_ended--> AWAITING --output--> REPLYING <--> TOOLS
+    REPLYING --turnComplete--> COMPLETE --transcript final--> DONE
+
+- `turnComplete` ends the reply only when it completes a model answer: one
+  that comes while a tool call waits for its response, or before any model
+  output since the turn started or since the last tool response (2.5
+  native-audio models send such a premature `turnComplete` around tool
+  calls), does not. The answer is awaited for up to `SILENT_REPLY_TIMEOUT`.
+  With `interactionStatus: IN_PROGRESS` (3.8 Extended Thinking) more output
+  follows, so it does not end the reply either.
+- `interrupted` cuts the reply (unread audio is dropped) and the
+  `turnComplete` that follows ends it. An `interrupted` before any output of
+  this turn belongs to an earlier generation: it and its `turnComplete` are
+  ignored.
+- At COMPLETE the audio ends. The output transcript trails its audio and has
+  no reliable end signal (`finished` is rarely set), so the turn becomes DONE
+  at a `finished` fragment or at most `TRANSCRIPT_TAIL` seconds later.
+- Input transcription is independent of the reply and may lag it; the
+  transcript is final at a `finished` fragment or once the reply is DONE.
 
 Memory: unread reply audio is bounded by `MAX_AUDIO_SECONDS` of 24 kHz PCM16
 (14.4 MB at 300 s); audio beyond it is dropped. A reader frees what it read.
@@ -26,7 +40,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import contextlib
-from dataclasses import dataclass
+from enum import Enum, auto
 import logging
 
 from ..live import (
@@ -44,24 +58,31 @@ AUDIO_RATE = 24000
 """Sample rate of the reply audio (PCM16 mono)."""
 MAX_AUDIO_SECONDS = 300
 """Bound of the unread reply audio of one turn, in seconds."""
-OUTPUT_GRACE = 0.4
-"""Seconds the reply stays open after its completion for trailing transcript."""
-QUIET_GRACE = 2.0
-"""Seconds a completion without (post-tool) audio waits for more output."""
-INPUT_GRACE = 0.25
-"""The input transcript settles this long after its latest fragment."""
-INPUT_TIMEOUT = 5.0
-"""Longest wait for the first input fragment after the user's audio ended."""
-LATE_INPUT_GRACE = 1.0
-"""Longest wait for a first input fragment once the reply has ended."""
+TRANSCRIPT_TAIL = 1.0
+"""Longest wait after the reply's end for its trailing output transcript."""
+SILENT_REPLY_TIMEOUT = 10.0
+"""Longest wait for the answer after a turnComplete that completed nothing."""
+INPUT_GRACE = 0.3
+"""Once the model answers, the input transcript settles this long after its
+latest fragment (the rest, if any, is taken when the reply is done)."""
+INPUT_TIMEOUT = 8.0
+"""Longest wait for the input transcript after the user's input ended."""
+IN_PROGRESS = "IN_PROGRESS"
+"""interactionStatus of a turnComplete after which more output follows."""
 
 
-@dataclass(frozen=True, slots=True)
-class AudioStarted:
-    """Marker event: the reply's first audio chunk arrived."""
+class Phase(Enum):
+    """Where the turn stands (see the module docstring)."""
+
+    LISTENING = auto()
+    AWAITING = auto()
+    REPLYING = auto()
+    TOOLS = auto()
+    COMPLETE = auto()
+    DONE = auto()
 
 
-type ReplyEvent = OutputTranscription | AudioStarted | ToolCall | ToolCallCancellation
+type ReplyEvent = OutputTranscription | ToolCall | ToolCallCancellation
 type SendToolResponse = Callable[[Sequence[FunctionResponse]], Awaitable[None]]
 
 
@@ -75,9 +96,9 @@ class _Feed[T]:
         self._wakeup = asyncio.Event()
 
     @property
-    def pending(self) -> bool:
-        """Whether an item is ready."""
-        return bool(self._items)
+    def ended(self) -> bool:
+        """Whether the feed takes no more items."""
+        return self._ended
 
     def put(self, item: T) -> None:
         if not self._ended:
@@ -121,15 +142,21 @@ class LiveTurn:
         """Started by speech (the STT entity), not by text."""
         self.agent_claimed = not voice
         """A conversation agent handles the reply (text turns from the start)."""
-        self.has_audio = False
-        self.finished = False
+        self.phase = Phase.LISTENING if voice else Phase.AWAITING
         self.error: LiveError | None = None
+        self.interrupted = False
+        self.has_audio = False
+        self.usage: dict[str, int | None] = {}
         self._send_tool_response = send_tool_response
         self._loop = asyncio.get_running_loop()
         self._input: list[str] = []
+        self._input_final = False
         self._input_at = 0.0
         self._input_changed = asyncio.Event()
         self._output: list[str] = []
+        self._output_seen = False
+        """Model output (audio, transcript, tool call) since the last request."""
+        self._stale_completion = False
         self._events: _Feed[ReplyEvent] = _Feed()
         self._audio: _Feed[bytes] = _Feed()
         self._audio_unread = 0
@@ -138,13 +165,20 @@ class LiveTurn:
         self._audio_released = False
         self._pending_calls: dict[str, FunctionCall] = {}
         self._cancelled: set[str] = set()
-        self._audio_since_response = False
-        self._completion_seen = False
-        self._finished_at = 0.0
-        self._settle: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._done_callbacks: list[Callable[[LiveTurn], None]] = []
 
     # ----------------------------------------------------------- read side
+
+    @property
+    def finished(self) -> bool:
+        """Whether the turn is over (DONE, or failed)."""
+        return self.phase is Phase.DONE
+
+    @property
+    def reply_complete(self) -> bool:
+        """Whether the model's reply ended (its transcript may still trail)."""
+        return self.phase in (Phase.COMPLETE, Phase.DONE)
 
     @property
     def input_transcript(self) -> str:
@@ -157,11 +191,6 @@ class LiveTurn:
         return "".join(self._output).strip()
 
     @property
-    def events_pending(self) -> bool:
-        """Whether `next_event()` has an event ready."""
-        return self._events.pending
-
-    @property
     def tool_calls_pending(self) -> bool:
         """Whether a tool call of the model waits for its response."""
         return bool(self._pending_calls)
@@ -171,31 +200,33 @@ class LiveTurn:
         """Whether the audio can still be claimed by a TTS reader."""
         return not (self._audio_claimed or self._audio_released)
 
+    def is_pending(self, call_id: str) -> bool:
+        """Whether this tool call waits for its response."""
+        return call_id in self._pending_calls
+
     def is_cancelled(self, call_id: str) -> bool:
         """Whether the model cancelled this tool call."""
         return call_id in self._cancelled
 
     async def wait_input_transcript(self) -> str:
-        """Return the user's words once settled; call after the user's input ended.
+        """Return the user's words; call after the user's input ended.
 
-        Fragments can arrive late, even after the reply: the transcript
-        settles `INPUT_GRACE` after its latest fragment. Without any fragment
-        it gives up after `INPUT_TIMEOUT` (or `LATE_INPUT_GRACE` after the
-        reply ended) and returns "". Raises the turn's LiveError.
+        Final at a `finished` fragment or when the reply is done; once the
+        model answers, `INPUT_GRACE` after the latest fragment; at most
+        `INPUT_TIMEOUT`. Raises the turn's LiveError.
         """
         deadline = self._loop.time() + INPUT_TIMEOUT
         while True:
             if self.error is not None:
                 raise self.error
             now = self._loop.time()
-            if self._input:
-                wait = self._input_at + INPUT_GRACE - now
-            elif self.finished:
-                wait = min(deadline, self._finished_at + LATE_INPUT_GRACE) - now
-            else:
-                wait = deadline - now
-            if wait <= 0:
+            if self._input_final or self.finished or now >= deadline:
                 return self.input_transcript
+            wait = deadline - now
+            if self._input and self._output_seen:
+                wait = min(wait, self._input_at + INPUT_GRACE - now)
+                if wait <= 0:
+                    return self.input_transcript
             self._input_changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
@@ -208,16 +239,25 @@ class LiveTurn:
         """
         return await self._events.get()
 
+    async def wait_done(self) -> None:
+        """Wait until the turn is DONE (its transcripts final)."""
+        if self.finished:
+            return
+        done = asyncio.Event()
+        self.add_done_callback(lambda _: done.set())
+        await done.wait()
+
     async def respond(self, responses: Sequence[FunctionResponse]) -> None:
         """Answer tool calls; responses to cancelled calls are not sent."""
         for response in responses:
             self._pending_calls.pop(response.id, None)
-        if not self.finished and (
-            live := [r for r in responses if r.id not in self._cancelled]
-        ):
-            self._audio_since_response = False
-            await self._send_tool_response(live)
-        self._arm_settle()
+        live = [r for r in responses if r.id not in self._cancelled]
+        if self.reply_complete or not live:
+            return
+        self._output_seen = False  # the model owes an answer to the results
+        if not self._pending_calls:
+            self._set_phase(Phase.REPLYING)
+        await self._send_tool_response(live)
 
     def claim_audio(self) -> bool:
         """Reserve the audio for one TTS reader; False if claimed or released."""
@@ -247,12 +287,11 @@ class LiveTurn:
         """Drop the unclaimed audio (no reader came); later audio is ignored."""
         if self.audio_available:
             self._audio_released = True
-            self._audio.clear()
-            self._audio_unread = 0
+            self._drop_audio()
             self._audio.end()
 
     def add_done_callback(self, callback: Callable[[LiveTurn], None]) -> None:
-        """Call `callback(turn)` when the turn finishes (at once if it has)."""
+        """Call `callback(turn)` when the turn is DONE (at once if it is)."""
         if self.finished:
             callback(self)
         else:
@@ -260,27 +299,39 @@ class LiveTurn:
 
     # ---------------------------------------------------------- write side
 
-    def add_input(self, text: str) -> None:
+    def input_ended(self) -> None:
+        """Mark the user's input as sent completely: a reply is due."""
+        if self.phase is Phase.LISTENING:
+            self._set_phase(Phase.AWAITING)
+
+    def add_input(self, text: str, *, finished: bool = False) -> None:
         """Add a fragment of the user's transcript (they may come late)."""
+        if self._input_final:
+            return
         self._input.append(text)
+        self._input_final = finished
         self._input_at = self._loop.time()
         self._input_changed.set()
 
-    def add_output(self, text: str) -> None:
+    def add_output(self, text: str, *, finished: bool = False) -> None:
         """Add a fragment of the model's transcript."""
-        if not self.finished:
+        if self.finished:
+            return
+        if text:
             self._output.append(text)
-            self._events.put(OutputTranscription(text, finished=False))
+            self._events.put(OutputTranscription(text, finished=finished))
+        if self.phase is not Phase.COMPLETE:
+            if text:
+                self._model_output()
+        elif finished:
+            self._finish()
 
     def add_audio(self, pcm: bytes) -> None:
         """Add a chunk of reply audio (24 kHz PCM16 mono)."""
-        if self.finished:
+        if self.reply_complete:
             return
-        self._model_continues()
-        self._audio_since_response = True
-        if not self.has_audio:
-            self.has_audio = True
-            self._events.put(AudioStarted())
+        self._model_output()
+        self.has_audio = True
         if self._audio_released:
             return
         if self._audio_unread + len(pcm) > MAX_AUDIO_SECONDS * AUDIO_RATE * 2:
@@ -293,11 +344,12 @@ class LiveTurn:
 
     def add_tool_call(self, tool_call: ToolCall) -> None:
         """Add function calls of the model (answered through `respond()`)."""
-        if self.finished:
+        if self.reply_complete:
             return
-        self._model_continues()
+        self._model_output()
         for call in tool_call.calls:
             self._pending_calls[call.id] = call
+        self._set_phase(Phase.TOOLS)
         self._events.put(tool_call)
 
     def cancel_tool_calls(self, cancellation: ToolCallCancellation) -> None:
@@ -305,40 +357,88 @@ class LiveTurn:
         self._cancelled.update(cancellation.ids)
         for call_id in cancellation.ids:
             self._pending_calls.pop(call_id, None)
+        if self.phase is Phase.TOOLS and not self._pending_calls:
+            self._set_phase(Phase.REPLYING)
         self._events.put(cancellation)
-        self._arm_settle()
 
-    def model_done(self) -> None:
-        """Handle generationComplete / turnComplete (see the module docstring)."""
-        self._completion_seen = True
-        self._arm_settle()
+    def set_usage(self, usage: dict[str, int | None]) -> None:
+        """Record the token counts the service reported for this turn."""
+        self.usage = usage
+
+    def interrupt(self) -> None:
+        """Handle `interrupted`: the reply is cut; its turnComplete follows."""
+        if not self._output_seen and not self._output and not self.has_audio:
+            self._stale_completion = True  # an earlier generation's
+            return
+        self.interrupted = True
+        self._drop_audio()
+
+    def turn_complete(self, interaction_status: str | None = None) -> None:
+        """Handle `turnComplete` (see the module docstring)."""
+        if self.reply_complete:
+            return
+        if self._stale_completion:
+            self._stale_completion = False
+            return
+        if self.interrupted:
+            self._complete()
+        elif (
+            interaction_status == IN_PROGRESS
+            or self._pending_calls
+            or self.phase is Phase.LISTENING
+        ):
+            return
+        elif self._output_seen:
+            self._complete()
+        else:  # nothing answered yet: premature; the answer is awaited, bounded
+            self._arm(SILENT_REPLY_TIMEOUT, self._complete)
 
     def finish(self, error: LiveError | None = None) -> None:
-        """End the turn: readers get the rest, then the end (or `error`)."""
+        """End the turn now: readers get the rest, then the end (or `error`)."""
         if self.finished:
             return
-        self.finished = True
         self.error = error
-        self._finished_at = self._loop.time()
-        if self._settle is not None:
-            self._settle.cancel()
-        self._events.end(error)
-        self._audio.end(error)
+        self._finish()
+
+    # ------------------------------------------------------------ internals
+
+    def _model_output(self) -> None:
+        if not self._output_seen:
+            self._output_seen = True
+            self._input_changed.set()  # the input transcript may settle now
+        self._cancel_timer()
+        if self.phase in (Phase.LISTENING, Phase.AWAITING):
+            self._set_phase(Phase.REPLYING)
+
+    def _complete(self) -> None:
+        """End the reply's audio; its transcript may still trail."""
+        self._set_phase(Phase.COMPLETE)
+        self._audio.end()
+        self._arm(TRANSCRIPT_TAIL, self._finish)
+
+    def _finish(self) -> None:
+        self._cancel_timer()
+        self.phase = Phase.DONE
+        self._events.end(self.error)
+        self._audio.end(self.error)
         self._input_changed.set()
         callbacks, self._done_callbacks = self._done_callbacks, []
         for callback in callbacks:
             callback(self)
 
-    def _model_continues(self) -> None:
-        if self._completion_seen:
-            self._completion_seen = False
-            if self._settle is not None:
-                self._settle.cancel()
+    def _drop_audio(self) -> None:
+        self._audio.clear()
+        self._audio_unread = 0
 
-    def _arm_settle(self) -> None:
-        if self._settle is not None:
-            self._settle.cancel()
-        if self.finished or not self._completion_seen or self._pending_calls:
-            return
-        delay = OUTPUT_GRACE if self._audio_since_response else QUIET_GRACE
-        self._settle = self._loop.call_later(delay, self.finish)
+    def _set_phase(self, phase: Phase) -> None:
+        if not self.reply_complete:
+            self.phase = phase
+
+    def _arm(self, delay: float, action: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._timer = self._loop.call_later(delay, action)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
