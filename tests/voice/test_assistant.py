@@ -27,11 +27,16 @@ import probatio
 import pytest
 
 from custom_components.gemini_live.const import CONF_IDLE_TIMEOUT, RECOMMENDED_OPTIONS
-from tests.fake_live import Reply, ToolCall, UserTurn, speech
+from tests.fake_live import GoAway, Reply, ToolCall, UserTurn, speech
 
 from .conftest import Voice
 from .satellite import Satellite, async_setup_satellite
 from .test_pipeline import _kitchen_light
+
+LONG_ANSWER = (
+    "It is sunny and warm today, with a light breeze from the west and a high"
+    " of twenty four degrees."
+)
 
 
 def _data(events: list[Any], kind: PipelineEventType) -> list[dict[str, Any]]:
@@ -289,3 +294,78 @@ async def test_satellite_state_comes_before_stt(
     assert satellite.device_entry is not None
     # STT-time setup, agent-time API and the tool call: all the satellite's.
     assert seen == [satellite.device_entry.id] * 3
+
+
+async def test_stt_result_is_the_whole_utterance(voice: Voice) -> None:
+    """Input transcription in fragments while the user speaks (failure 6).
+
+    The last words arrive after the end of speech; the STT result still holds
+    them.
+    """
+    voice.server.input_transcription = "streaming"
+    voice.server.input_transcription_lag = 0.3
+    voice.server.model_delay = 0.1
+    voice.server.queue_reply(Reply(text="Done."))
+
+    run = await voice.run("turn on the kitchen light")
+
+    assert run.heard == "turn on the kitchen light"
+    log = voice.chat_log(run.conversation_id)
+    assert log[1].content == "turn on the kitchen light"
+
+
+async def test_transcript_lagging_the_audio_is_kept(voice: Voice) -> None:
+    """Output transcription trailing its audio by 0.8 s is not cut (failure 6)."""
+    voice.server.output_transcript_lag = 0.8
+    voice.server.queue_reply(Reply(text=LONG_ANSWER))
+
+    run = await voice.run("tell me about the weather", end_stage=tts_end())
+
+    assert run.speech == LONG_ANSWER
+    assert voice.chat_log(run.conversation_id)[-1].content == LONG_ANSWER
+
+
+async def test_answer_seconds_after_a_premature_turn_complete(voice: Voice) -> None:
+    """TurnComplete after the tool response, the answer 3 s later (failure 6)."""
+    await _kitchen_light(voice.hass)
+    voice.server.queue_reply(
+        Reply(
+            text="",
+            tool_calls=[
+                ToolCall(name="intent__HassTurnOn", args={"name": "Kitchen light"})
+            ],
+            premature_turn_complete="after_tool_response",
+            then_delay=3.0,
+            then=Reply(text="The kitchen light is on."),
+        )
+    )
+
+    run = await voice.run("turn on the kitchen light")
+
+    assert voice.hass.states.get("light.kitchen_light").state == "on"
+    assert run.speech == "The kitchen light is on."
+
+
+async def test_go_away_in_the_middle_of_a_reply(voice: Voice) -> None:
+    """GoAway mid-reply: the reply finishes, then the session moves on (failure 6)."""
+    voice.server.realtime_factor = 4.0
+    voice.server.queue_reply(
+        Reply(text=LONG_ANSWER, go_away=GoAway(after_chunks=5, time_left=3.0)),
+        Reply(text="Still here."),
+    )
+
+    run = await voice.run("tell me about the weather", end_stage=tts_end())
+    audio = await _tts_bytes(voice, run.events)
+    first = voice.server.connections[-1]
+
+    assert run.speech == LONG_ANSWER
+    assert len(audio) - 44 >= len(first.audio_out) // 2  # float32 WAV at 24 kHz
+    again = await voice.run(
+        "are you there", conversation_id=run.conversation_id, end_stage=tts_end()
+    )
+    assert again.speech == "Still here."
+    resumed = voice.server.connections[-1]
+    assert resumed is not first
+    assert resumed.resumed
+    assert first.closed_by == "client"
+    assert first.close_code != 1008
