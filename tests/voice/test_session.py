@@ -1,0 +1,181 @@
+"""VoiceSession and VoiceManager over the real Live client and the fake server.
+
+No Home Assistant pipeline here: these tests drive the voice core directly,
+for orders of events that a pipeline run cannot produce on demand (a barge-in
+on the same session, a tool call nobody answers, a silent server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from custom_components.gemini_live.live import (
+    ActivityDetection,
+    ApiKeyCredentials,
+    FunctionResponse,
+    LiveClient,
+    LiveConfig,
+    LiveEndpoint,
+    LiveTimeoutError,
+    Provider,
+    ToolCall as LiveToolCall,
+)
+from custom_components.gemini_live.voice import (
+    manager as manager_module,
+    session as session_module,
+    turn as turn_module,
+)
+from custom_components.gemini_live.voice.manager import SessionSetup, VoiceManager
+from tests.fake_live import FakeLiveServer, Reply, ToolCall, chunks, silence, speech
+
+MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+CONFIG = LiveConfig(model=MODEL, activity_detection=ActivityDetection(disabled=True))
+
+
+class Tasks:
+    """A spawn function that keeps its tasks; `settle()` awaits them."""
+
+    def __init__(self) -> None:
+        """Start without tasks."""
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def __call__(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a task."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def settle(self) -> None:
+        """Wait until every task (and those they start) finished."""
+        while self.tasks:
+            await asyncio.wait(list(self.tasks))
+
+
+@pytest_asyncio.fixture
+async def manager(
+    fake_live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[VoiceManager]:
+    """Yield a voice manager on a real client of the fake server."""
+    monkeypatch.setattr(turn_module, "TRANSCRIPT_TAIL", 0.05)
+    monkeypatch.setattr(manager_module, "CLAIM_TIMEOUT", 0.5)
+    tasks = Tasks()
+    async with aiohttp.ClientSession() as http:
+        client = LiveClient(
+            http,
+            LiveEndpoint(provider=Provider.GEMINI_API, base_url=fake_live.base_url),
+            ApiKeyCredentials(fake_live.api_key),
+        )
+        voice = VoiceManager(
+            client, spawn=tasks, idle_timeout=30, speech_config=lambda: CONFIG
+        )
+        yield voice
+        await voice.async_close()
+        await tasks.settle()
+
+
+async def _setup() -> SessionSetup:
+    return SessionSetup(config=CONFIG)
+
+
+async def _microphone(text: str) -> AsyncIterator[bytes]:
+    for chunk in chunks(speech(text, 16000) + silence(300)):
+        yield chunk
+
+
+async def _answer(manager: VoiceManager, question: str) -> str:
+    """Speak `question` in conversation "conv"; return the whole answer."""
+    await manager.transcribe("conv", _microphone(question), _setup)
+    turn = manager.claim_voice_turn("conv")
+    assert turn is not None
+    while await turn.next_event() is not None:
+        pass
+    return turn.output_transcript
+
+
+async def test_barge_in_events_stay_with_the_cut_off_turn(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """A new turn during a reply: the old reply's events stay with it.
+
+    Its interrupted and turnComplete reach the old turn only; the new turn
+    gets its own whole answer.
+    """
+    fake_live.queue_reply(
+        Reply(text="A very long story about the weather.", pause_after_chunks=2),
+        Reply(text="Okay, stopping."),
+    )
+    await manager.transcribe("conv", _microphone("tell me a story"), _setup)
+    first = manager.claim_voice_turn("conv")
+    assert first is not None
+    connection = await fake_live.wait_for_connection(0)
+    await connection.wait_for(lambda: connection.audio_chunks_sent >= 2)
+
+    answer = await _answer(manager, "stop")
+
+    assert answer == "Okay, stopping."
+    assert connection.interruptions == 1
+    assert first.finished
+    assert len(fake_live.connections) == 1
+
+
+async def test_unanswered_tool_call_gets_an_error_in_time(
+    fake_live: FakeLiveServer,
+    manager: VoiceManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tool call nobody answers is answered with an error, and the turn ends."""
+    monkeypatch.setattr(session_module, "UNANSWERED_TOOL_TIMEOUT", 0.2)
+    fake_live.queue_reply(
+        Reply(
+            text="",
+            tool_calls=[ToolCall(name="lamp")],
+            then=Reply(text="That did not work."),
+        )
+    )
+    await manager.transcribe("conv", _microphone("switch the lamp"), _setup)
+    turn = manager.claim_voice_turn("conv")
+    assert turn is not None
+    assert isinstance(await turn.next_event(), LiveToolCall)  # never answered
+
+    while await turn.next_event() is not None:
+        pass
+
+    connection = fake_live.connections[0]
+    (response,) = connection.tool_responses
+    assert response["response"]["error"]["status"] == "no_answer"
+    assert turn.output_transcript == "That did not work."
+
+
+async def test_silent_server_fails_the_turn_in_time(
+    fake_live: FakeLiveServer,
+    manager: VoiceManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server never answers: the turn fails within REPLY_TIMEOUT."""
+    monkeypatch.setattr(session_module, "REPLY_TIMEOUT", 0.3)
+    fake_live.queue_reply(Reply(stall=True))
+
+    with pytest.raises(LiveTimeoutError):
+        async with asyncio.timeout(2):
+            await manager.transcribe("conv", _microphone("hello"), _setup)
+    await fake_live.connections[0].wait_closed()
+    assert not manager._sessions
+
+
+async def test_respond_after_the_reply_is_ignored(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """A tool result arriving after the turn ended is not sent."""
+    fake_live.queue_reply(Reply(text="Hello."))
+    assert await _answer(manager, "hello") == "Hello."
+    session = manager._sessions["conv"]
+    assert session.turn is not None
+    await session.turn.respond([FunctionResponse(id="x", name="y", response={})])
+    assert fake_live.connections[0].tool_responses == []
