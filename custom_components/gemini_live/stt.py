@@ -17,7 +17,14 @@ from homeassistant.helpers import chat_session, llm
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .audio import Resampler, float32_to_pcm16
-from .const import DOMAIN, LOGGER
+from .const import (
+    ACTIVITY_DETECTION_MANUAL,
+    CONF_ACTIVITY_DETECTION,
+    DOMAIN,
+    LOGGER,
+    RECOMMENDED_ACTIVITY_DETECTION,
+)
+from .endpointing import ends_early, until_end_of_speech
 from .entity import GeminiLiveEntity
 from .live import LiveError
 from .runtime import GeminiLiveConfigEntry
@@ -94,10 +101,15 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
         runtime = self.entry.runtime_data
         satellite = runtime.satellites.pop()
         respond = runtime.voice.agent_expected(conversation_id)
+        audio = _resampled(stream, metadata.sample_rate)
+        if self._manual_activity() and ends_early(
+            self.hass, satellite.device_id if satellite else None
+        ):
+            audio = until_end_of_speech(audio)
         try:
             text = await runtime.voice.transcribe(
                 conversation_id,
-                _resampled(stream, metadata.sample_rate),
+                audio,
                 partial(self._async_setup, session, satellite, metadata.language)
                 if respond
                 else partial(self._async_transcription_setup),
@@ -134,6 +146,12 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
             history=history,
             extra_system_prompt=extra_prompt,
         )
+
+    def _manual_activity(self) -> bool:
+        mode = self.entry.options.get(
+            CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION
+        )
+        return bool(mode == ACTIVITY_DETECTION_MANUAL)
 
     async def _async_transcription_setup(self) -> SessionSetup:
         return transcription_setup(self.entry)

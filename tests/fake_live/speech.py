@@ -184,10 +184,11 @@ class _Utterance:
         start = (len(pcm) - len(pcm.lstrip(b"\0"))) // 2 * 2
         end = (len(pcm.rstrip(b"\0")) + 1) // 2 * 2
         words = tuple(text.split())
-        total, shares = sum(map(len, words)), []
+        total, shares = sum(map(len, words)) or 1, []
         for word in words:
             shares.append((shares[-1] if shares else 0) + len(word) / total)
-        shares[-1] = 1.0
+        if shares:
+            shares[-1] = 1.0  # no rounding short of the whole utterance
         return cls(text, pcm, pcm[start:end], words, tuple(shares))
 
 

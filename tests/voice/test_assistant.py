@@ -9,6 +9,7 @@ chat log.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ from homeassistant.helpers import llm
 import probatio
 import pytest
 
+from custom_components.gemini_live import stt as stt_module
 from custom_components.gemini_live.const import CONF_IDLE_TIMEOUT, RECOMMENDED_OPTIONS
-from tests.fake_live import GoAway, Reply, ToolCall, UserTurn, speech
+from tests.fake_live import GoAway, Reply, ToolCall, UserTurn, chunks, silence, speech
 
 from .conftest import Voice
 from .satellite import Satellite, async_setup_satellite
@@ -356,7 +358,7 @@ async def test_go_away_in_the_middle_of_a_reply(voice: Voice) -> None:
 
     run = await voice.run("tell me about the weather", end_stage=tts_end())
     audio = await _tts_bytes(voice, run.events)
-    first = voice.server.connections[-1]
+    first = next(c for c in voice.server.connections if c.go_away_sent)
 
     assert run.speech == LONG_ANSWER
     assert len(audio) - 44 >= len(first.audio_out) // 2  # float32 WAV at 24 kHz
@@ -369,3 +371,36 @@ async def test_go_away_in_the_middle_of_a_reply(voice: Voice) -> None:
     assert resumed.resumed
     assert first.closed_by == "client"
     assert first.close_code != 1008
+
+
+async def test_end_of_speech_before_the_pipeline_vad(
+    voice: Voice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's turn ends 0.3 s sooner than the pipeline's own VAD ends it.
+
+    Both use Home Assistant's detector; the pipeline waits for 0.7 s of
+    silence, the STT entity for 0.4 s. Measured in microphone chunks the
+    pipeline pulled, with and without the early end, in the same test.
+    """
+    pcm = speech("what time is it", 16000)
+
+    async def pulled_seconds() -> float:
+        pulled = 0
+
+        async def microphone() -> AsyncIterator[bytes]:
+            nonlocal pulled
+            for chunk in chunks(pcm + silence(3000), 20):
+                pulled += 1
+                yield chunk
+                await asyncio.sleep(0)
+
+        voice.server.queue_reply(Reply(text="It is noon."))
+        run = await voice.run(microphone())
+        assert run.heard == "what time is it"
+        return pulled * 0.02
+
+    early = await pulled_seconds()
+    monkeypatch.setattr(stt_module, "ends_early", lambda hass, device_id: False)
+    pipeline = await pulled_seconds()
+
+    assert pipeline - early == pytest.approx(0.3, abs=0.06)

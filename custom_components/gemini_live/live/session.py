@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import aiohttp
+from aiohttp import WSCloseCode
 
 from .errors import (
     CLOSE_NORMAL,
@@ -52,7 +53,8 @@ _DATA_TYPES = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
 
 GO_AWAY_MARGIN = 5.0
 """Seconds before a goAway's end at which the session moves on, whatever the
-state (at most half of ``timeLeft``)."""
+state (at most a quarter of ``timeLeft``). It covers the goAway's transit and
+closing the old socket, which must reach the server before its 1008 abort."""
 
 
 @dataclass(slots=True)
@@ -102,7 +104,7 @@ class Rotation:
     *due* when the connection is idle and a resumable handle newer than the
     last turn or context change is known (any idle point when resumption is
     off), or at the latest at the deadline, ``timeLeft - margin`` after the
-    goAway, whatever the state.
+    goAway (margin ``min(GO_AWAY_MARGIN, timeLeft / 4)``), whatever the state.
     """
 
     def __init__(self, *, resumption: bool) -> None:
@@ -150,7 +152,7 @@ class Rotation:
                 self._handle_fresh = True
             case GoAway(time_left=time_left):
                 left = 0.0 if time_left is None else max(time_left, 0.0)
-                deadline = now + left - min(GO_AWAY_MARGIN, left / 2)
+                deadline = now + left - min(GO_AWAY_MARGIN, left / 4)
                 if self.deadline is None or deadline < self.deadline:
                     self.deadline = deadline
 
@@ -168,6 +170,18 @@ async def close_socket(ws: aiohttp.ClientWebSocketResponse) -> None:
         disarm = getattr(ws, "_cancel_heartbeat", None)
         if callable(disarm):
             disarm()
+
+
+def forget_interrupted_receive(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Undo aiohttp's mark of a ``receive()`` we interrupted on a healthy socket.
+
+    aiohttp records an interrupted ``receive()`` as an abnormal closure (1006),
+    and ``close()`` then skips waiting for the server's close reply. Before a
+    resumption the server must have seen the old socket close (it refuses to
+    resume while that one is open), so the reply is worth waiting for.
+    """
+    if not ws.closed and ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
+        ws._close_code = None  # noqa: SLF001
 
 
 async def send_frame(ws: aiohttp.ClientWebSocketResponse, data: str) -> None:
@@ -299,7 +313,8 @@ class LiveSession:
         """Yield server events until the session closes.
 
         A normal close ends the iteration; any other close raises a
-        ``LiveError`` subclass.
+        ``LiveError`` subclass. After a ``GoAway`` the iteration goes on, over
+        a resumed connection once rotating is due (see the class docstring).
         """
         while True:
             while self._pending and not self._closed:
@@ -352,7 +367,10 @@ class LiveSession:
                 async with asyncio.timeout_at(self._rotation.deadline):
                     msg = await ws.receive()
             except TimeoutError:
-                pass  # the goAway deadline passed
+                forget_interrupted_receive(ws)  # the goAway deadline passed
+            except asyncio.CancelledError:
+                forget_interrupted_receive(ws)  # the caller stopped reading
+                raise
             else:
                 return await self._process(ws, msg)
         if self._closed:
@@ -383,6 +401,11 @@ class LiveSession:
 
     async def _rotate(self) -> bool:
         """Leave a connection after its goAway: resume, or close and raise."""
+        deadline = self._rotation.deadline
+        late = deadline is not None and asyncio.get_running_loop().time() >= deadline
+        _LOGGER.debug(
+            "GoAway: leaving the connection (%s)", "deadline" if late else "idle"
+        )
         handle = self._handle if self._resumption else None
         if handle is None:
             await self.close()
@@ -394,10 +417,6 @@ class LiveSession:
 
     async def _resume(self, handle: str) -> bool:
         """Swap to a connection resumed from ``handle``; False if closed meanwhile."""
-        _LOGGER.debug(
-            "GoAway: resuming on a new connection (%s)",
-            "idle" if self._rotation.idle else "deadline",
-        )
         async with self._send_lock:
             self._swap = asyncio.create_task(self._reconnect(handle))
             try:
