@@ -30,10 +30,10 @@ def test_nothing_is_due_without_go_away() -> None:
 
 @pytest.mark.parametrize(
     ("time_left", "deadline"),
-    [(50.0, 145.0), (6.0, 103.0), (1.0, 100.5), (0.0, 100.0), (None, 100.0)],
+    [(50.0, 145.0), (8.0, 106.0), (1.0, 100.75), (0.0, 100.0), (None, 100.0)],
 )
 def test_deadline_margin(time_left: float | None, deadline: float) -> None:
-    """The deadline is timeLeft - min(5 s, timeLeft / 2) after the goAway."""
+    """The deadline is timeLeft - min(5 s, timeLeft / 4) after the goAway."""
     assert GO_AWAY_MARGIN == 5.0
     plan = rotation()
     plan.sent(Input.TURN)  # busy: only the deadline applies
@@ -48,7 +48,7 @@ def test_earliest_go_away_wins() -> None:
     plan.received(GoAway(50.0), 0)
     plan.received(GoAway(2.0), 1)
     plan.received(GoAway(50.0), 2)
-    assert plan.deadline == 2.0
+    assert plan.deadline == 2.5  # 1 + 2 - 2 / 4
 
 
 def test_idle_with_fresh_handle_is_due_at_once() -> None:
