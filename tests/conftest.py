@@ -22,3 +22,13 @@ def auto_enable_custom_integrations(
 def hass_config_dir(tmp_path: Path) -> str:
     """Keep each test's config folder (and TTS cache) in a temporary folder."""
     return str(tmp_path)
+
+
+@pytest.fixture
+def live_model() -> str:
+    """Return the entry's model (override it to run on another model family).
+
+    2.5 native audio by default: its blocking tool calls are what most tests
+    script; tests/voice/test_models.py runs every family.
+    """
+    return "gemini-2.5-flash-native-audio-preview-12-2025"

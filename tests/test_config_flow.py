@@ -210,7 +210,12 @@ async def test_gemini_api_flow(
     assert result["step_id"] == "gemini_api"
     assert suggested(result, CONF_MODEL) == GEMINI_MODEL
     model_selector = result["data_schema"].schema[CONF_MODEL]
-    assert model_selector.config["options"] == list(GEMINI_API_MODELS)
+    assert [o["value"] for o in model_selector.config["options"]] == list(
+        GEMINI_API_MODELS
+    )
+    assert {o["label"] for o in model_selector.config["options"]} >= {
+        "gemini-3.1-flash-live-preview (legacy)"
+    }
     assert model_selector.config["custom_value"] is True
 
     result = await hass.config_entries.flow.async_configure(
@@ -415,9 +420,8 @@ async def test_vertex_ai_flow(
     assert suggested(result, CONF_PROJECT_ID) == PROJECT
     assert suggested(result, CONF_LOCATION) == "us-central1"
     assert suggested(result, CONF_MODEL) == VERTEX_MODEL
-    assert result["data_schema"].schema[CONF_MODEL].config["options"] == list(
-        VERTEX_AI_MODELS
-    )
+    options = result["data_schema"].schema[CONF_MODEL].config["options"]
+    assert [o["value"] for o in options] == list(VERTEX_AI_MODELS)
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _vertex_input(fake_live.base_url, location="europe-west4")
@@ -499,7 +503,7 @@ async def test_vertex_ai_invalid_service_account(
         ("", VERTEX_MODEL, False, None, {CONF_LOCATION: "invalid_location"}),
         (
             "us-central1",
-            GEMINI_MODEL,
+            "gemini-2.5-flash-native-audio-preview-12-2025",  # a Developer API id
             False,
             None,
             {CONF_MODEL: "model_not_found"},
@@ -821,7 +825,7 @@ async def test_reconfigure_gemini_api(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_MODEL: GEMINI_API_MODELS[1],
+            CONF_MODEL: GEMINI_API_MODELS[-1],
             ADVANCED: {CONF_BASE_URL: f"{fake_live.base_url}/"},
         },
     )
@@ -829,12 +833,12 @@ async def test_reconfigure_gemini_api(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert_translated(result)
-    assert entry.data[CONF_MODEL] == GEMINI_API_MODELS[1]
+    assert entry.data[CONF_MODEL] == GEMINI_API_MODELS[-1]
     assert entry.data[CONF_BASE_URL] == f"{fake_live.base_url}/"
     assert entry.data[CONF_API_KEY] == fake_live.api_key
     setup = fake_live.connections[-1].setup
     assert setup is not None
-    assert setup["model"] == f"models/{GEMINI_API_MODELS[1]}"
+    assert setup["model"] == f"models/{GEMINI_API_MODELS[-1]}"
 
 
 async def test_reconfigure_removes_base_url(
@@ -881,7 +885,7 @@ async def test_reconfigure_vertex_ai(
         result["flow_id"],
         {
             CONF_LOCATION: " europe-west4 ",
-            CONF_MODEL: VERTEX_AI_MODELS[1],
+            CONF_MODEL: VERTEX_AI_MODELS[-1],
             ADVANCED: {CONF_BASE_URL: fake_live.base_url},
         },
     )
@@ -889,7 +893,7 @@ async def test_reconfigure_vertex_ai(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_LOCATION] == "europe-west4"
-    assert entry.data[CONF_MODEL] == VERTEX_AI_MODELS[1]
+    assert entry.data[CONF_MODEL] == VERTEX_AI_MODELS[-1]
     assert entry.unique_id.endswith(f"/{PROJECT}")
     assert len(mock_setup_entry.mock_calls) == 1
 

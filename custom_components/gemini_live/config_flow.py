@@ -67,7 +67,7 @@ from .const import (
     VOICES,
 )
 from .errors import error_key
-from .live import InvalidServiceAccountError, LiveError, ServiceAccount
+from .live import InvalidServiceAccountError, LiveError, ServiceAccount, model_family
 from .runtime import async_create_live_client
 
 _LOGGER = logging.getLogger(__name__)
@@ -122,7 +122,13 @@ def _model_selector(provider: str) -> SelectSelector:
     """Return a selector of the native-audio Live models of a provider."""
     return SelectSelector(
         SelectSelectorConfig(
-            options=list(MODELS[provider]),
+            options=[
+                SelectOptionDict(
+                    value=model,
+                    label=f"{model} (legacy)" if model_family(model).legacy else model,
+                )
+                for model in MODELS[provider]
+            ],
             custom_value=True,
             sort=False,
             mode=SelectSelectorMode.DROPDOWN,

@@ -25,14 +25,17 @@ PROVIDER_GEMINI_API: Final = "gemini_api"
 PROVIDER_VERTEX_AI: Final = "vertex_ai"
 PROVIDERS: Final = (PROVIDER_GEMINI_API, PROVIDER_VERTEX_AI)
 
-# Current native-audio Live models, recommended (default) model first.
+# Live models offered per provider, recommended (default) model first. What
+# each accepts is in live/models.py.
 GEMINI_API_MODELS: Final = (
+    "gemini-3.8-live",
+    "gemini-3.8-live-extended-thinking",
+    "gemini-3.1-flash-live-preview",
     "gemini-2.5-flash-native-audio-preview-12-2025",
-    "gemini-2.5-flash-native-audio-preview-09-2025",
 )
 VERTEX_AI_MODELS: Final = (
+    "gemini-3.8-live",
     "gemini-live-2.5-flash-native-audio",
-    "gemini-live-2.5-flash-preview-native-audio-09-2025",
 )
 MODELS: Final[dict[str, tuple[str, ...]]] = {
     PROVIDER_GEMINI_API: GEMINI_API_MODELS,

@@ -164,11 +164,21 @@ async def test_vertex_other_project(
         await client.validate(VERTEX_MODEL)
 
 
-async def test_invalid_argument_close(gemini_client: ClientFactory) -> None:
+async def test_3_8_setup_has_no_thinking_config(gemini_client: ClientFactory) -> None:
+    """A 3.8 setup gets no thinkingConfig (3.8 rejects it with 1007)."""
+    session = await gemini_client().connect(
+        LiveConfig(model="gemini-3.8-live", thinking_budget=0)
+    )
+    await session.close()
+
+
+async def test_rejected_setup_is_an_invalid_argument(
+    fake_live: FakeLiveServer, gemini_client: ClientFactory
+) -> None:
+    """A setup the service rejects (1007) raises LiveInvalidArgumentError."""
+    fake_live.add_fault(Close(code=1007, reason=INVALID_ARGUMENT))
     with pytest.raises(LiveInvalidArgumentError) as info:
-        await gemini_client().connect(
-            LiveConfig(model="gemini-3.8-live", thinking_budget=0)
-        )
+        await gemini_client().connect(LiveConfig(model=GEMINI_MODEL))
     assert info.value.close_code == 1007
 
 

@@ -57,7 +57,7 @@ def test_minimal_setup() -> None:
 def test_default_setup_matches_reference() -> None:
     """The reference's recommended setup (§2.6), built from LiveConfig."""
     config = LiveConfig(
-        model="m",
+        model="gemini-2.5-flash-native-audio-preview-12-2025",
         voice="Kore",
         thinking_budget=0,
         system_instruction="You are a Home Assistant voice assistant...",

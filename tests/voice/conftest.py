@@ -34,7 +34,6 @@ from custom_components.gemini_live.const import (
     CONF_MODEL,
     CONF_PROVIDER,
     DOMAIN,
-    GEMINI_API_MODELS,
     PROVIDER_GEMINI_API,
     RECOMMENDED_OPTIONS,
 )
@@ -181,7 +180,10 @@ def entry_options() -> dict[str, Any]:
 
 @pytest_asyncio.fixture
 async def voice(
-    hass: HomeAssistant, fake_live: FakeLiveServer, entry_options: dict[str, Any]
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    entry_options: dict[str, Any],
+    live_model: str,
 ) -> AsyncIterator[Voice]:
     """Set up a Gemini Live entry on the fake server and a pipeline of it."""
     for domain in ("homeassistant", "conversation", "assist_pipeline", "stt", "tts"):
@@ -192,7 +194,7 @@ async def voice(
         data={
             CONF_PROVIDER: PROVIDER_GEMINI_API,
             CONF_API_KEY: fake_live.api_key,
-            CONF_MODEL: GEMINI_API_MODELS[0],
+            CONF_MODEL: live_model,
             CONF_BASE_URL: fake_live.base_url,
         },
         options=entry_options,

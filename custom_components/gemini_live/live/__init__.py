@@ -65,6 +65,7 @@ from .messages import (
     tool_response_message,
     video_message,
 )
+from .models import ModelFamily, Thinking, ToolBehavior, model_family
 from .session import LiveSession
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "LiveServiceUnavailableError",
     "LiveSession",
     "LiveTimeoutError",
+    "ModelFamily",
     "ModelText",
     "OutputTranscription",
     "Provider",
@@ -107,6 +109,8 @@ __all__ = [
     "SessionResumptionUpdate",
     "SetupComplete",
     "StartSensitivity",
+    "Thinking",
+    "ToolBehavior",
     "ToolCall",
     "ToolCallCancellation",
     "TurnComplete",
@@ -118,6 +122,7 @@ __all__ = [
     "context_update_message",
     "error_from_close",
     "history_message",
+    "model_family",
     "parse_server_message",
     "realtime_text_message",
     "setup_message",

@@ -67,6 +67,16 @@ class LiveConfig:
     system_instruction: str | None = None
     temperature: float | None = None
     thinking_budget: int | None = None
+    """Thinking tokens, for families that take a budget (2.5; 0 = off)."""
+    thinking_level: str | None = None
+    """Thinking level, for families that take one (None: the family's default)."""
+    affective_dialog: bool = False
+    """Ask for affective dialog where the family accepts it."""
+    proactive_audio: bool = False
+    """Ask for proactive audio where the family accepts it."""
+    non_blocking_tools: bool | None = None
+    """Declare functions NON_BLOCKING (True) or BLOCKING (False) where the
+    family accepts that behaviour; None: the family's default."""
     input_transcription: bool = True
     output_transcription: bool = True
     functions: tuple[FunctionDeclaration, ...] = ()

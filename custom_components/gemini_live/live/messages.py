@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .config import ActivityDetection, LiveConfig
+from .models import ModelFamily, Thinking, ToolBehavior, model_family
 
 AUDIO_IN_RATE = 16000
 
@@ -58,14 +59,19 @@ def setup_message(
         speech["languageCode"] = config.language
     if speech:
         generation["speechConfig"] = speech
-    if config.thinking_budget is not None:
-        generation["thinkingConfig"] = {"thinkingBudget": config.thinking_budget}
+    family = model_family(config.model)
+    if thinking := _thinking(config, family):
+        generation["thinkingConfig"] = thinking
+    if config.affective_dialog and family.affective_dialog:
+        generation["enableAffectiveDialog"] = True
     setup: dict[str, Any] = {"model": model_resource, "generationConfig": generation}
     if config.system_instruction:
         setup["systemInstruction"] = {"parts": [{"text": config.system_instruction}]}
-    tools = _tools(config)
+    tools = _tools(config, family)
     if tools:
         setup["tools"] = tools
+    if config.proactive_audio and family.proactive_audio:
+        setup["proactivity"] = {"proactiveAudio": True}
     setup["realtimeInputConfig"] = {
         "automaticActivityDetection": _activity_detection(config.activity_detection)
     }
@@ -89,19 +95,47 @@ def setup_message(
     return {"setup": setup}
 
 
-def _tools(config: LiveConfig) -> list[dict[str, Any]]:
+def _thinking(config: LiveConfig, family: ModelFamily) -> dict[str, Any] | None:
+    """Return the thinkingConfig the family takes (None: send none)."""
+    if family.thinking is Thinking.BUDGET and config.thinking_budget is not None:
+        return {"thinkingBudget": config.thinking_budget}
+    if family.thinking is Thinking.LEVEL:
+        level = config.thinking_level or family.default_thinking_level
+        if level in family.thinking_levels:
+            return {"thinkingLevel": level}
+    return None
+
+
+def tool_behavior(config: LiveConfig, family: ModelFamily) -> ToolBehavior | None:
+    """Return the behavior to declare functions with (None: leave it out)."""
+    if config.non_blocking_tools is None:
+        return None
+    wanted = (
+        ToolBehavior.NON_BLOCKING
+        if config.non_blocking_tools
+        else ToolBehavior.BLOCKING
+    )
+    if wanted not in family.tool_behaviors or len(family.tool_behaviors) == 1:
+        return None
+    return wanted
+
+
+def _tools(config: LiveConfig, family: ModelFamily) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
+    behavior = tool_behavior(config, family)
     if config.functions:
         declarations: list[dict[str, Any]] = []
         for function in config.functions:
             declaration: dict[str, Any] = {"name": function.name}
+            if behavior is not None:
+                declaration["behavior"] = str(behavior)
             if function.description:
                 declaration["description"] = function.description
             if function.parameters is not None:
                 declaration["parameters"] = _plain(function.parameters)
             declarations.append(declaration)
         tools.append({"functionDeclarations": declarations})
-    if config.google_search:
+    if config.google_search and (family.search_with_functions or not config.functions):
         tools.append({"googleSearch": {}})
     return tools
 
