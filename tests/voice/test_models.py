@@ -1,5 +1,7 @@
-"""Every model family end to end: the reply heard, tools working, no field
-the family rejects in the setup (the fake server closes 1007 on one).
+"""Every model family end to end.
+
+The reply is heard, tools work, and the setup holds no field the family
+rejects (the fake server closes 1007 on one).
 """
 
 from __future__ import annotations
