@@ -5,45 +5,55 @@
 
 Home Assistant's real Assist pipeline (`async_pipeline_from_audio_stream`)
 with this integration's STT, conversation and TTS entities against the fake
-Live server (tests/voice harness, manual activity detection: Home Assistant's
-VAD ends the user's turn and the client sends activityEnd). The fake model
-waits MODEL_DELAY, then paces its reply audio at BENCH_REALTIME times real
-time (production streams faster than real time; 2 is an assumed typical
-value, the header prints the pace actually sent). The TTS stream is read
-in-process from the moment a satellite would fetch it (tts_start_streaming or
-TTS_END), so network and satellite time are not included.
+Live server (tests/voice harness; manual activity detection: Home
+Assistant's VAD ends the user's turn and the client sends activityEnd). The
+fake model waits MODEL_DELAY, then paces its reply audio at BENCH_REALTIME
+times real time (production streams faster than real time; 2 is an assumed
+typical value, the header prints the pace actually sent). The TTS stream is
+read in-process from the moment a satellite would fetch it
+(tts_start_streaming or TTS_END), so network and satellite time are not
+included. Other processes on the machine add noise: the header prints the
+load average.
 
-"live" is the product: inside a pipeline run the agent's first chat-log
-deltas are a blank text and the external `stream_live_audio` tool call, which
-makes Home Assistant start the TTS stream (and its ffmpeg) as soon as the
-agent stage begins. "baseline" is the same pipeline with that trigger off
-(`voice.chat._Reply` patched so that its `trigger_id` is None): Home
-Assistant then starts TTS only once the answer text is there (after 60
-streamed characters, or when the agent returns). Both are interleaved in the
-same run; every reply text is distinct, so the baseline's text-keyed TTS
-cache never replays an earlier run.
+Modes, interleaved run by run:
+  live      the product: inside a pipeline run the agent's first chat-log
+            deltas are a blank text and the external `stream_live_audio`
+            tool call, so Home Assistant starts the TTS stream (and its
+            ffmpeg) as soon as the agent stage begins;
+  baseline  the same with that trigger off (`voice.chat._Reply` patched so
+            that its `trigger_id` is None): Home Assistant starts TTS only
+            once the answer text is there (after 60 streamed characters, or
+            when the agent returns);
+  early STT (table 1, no lag) live, with the fake marking the input
+            transcript's last fragment `finished` (its
+            `transcription_finished_flag`; production never sets it), so the
+            STT stage ends before the model's first audio: what the trigger
+            gives when the agent stage starts before that audio.
+Every reply text is distinct, so the baseline's text-keyed TTS cache never
+replays an earlier run.
 
-Table 1, per satellite format (ffmpeg converts for each), a short reply and
-the output transcript on time or lagging its audio by OUTPUT_LAG (the fake's
+Table 1, per satellite format (ffmpeg converts each), a short reply, the
+output transcript on time or lagging its audio by OUTPUT_LAG (the fake's
 `Reply.transcript_lag`):
-  (b) the first audio chunk the fake server sent -> the first TTS audio byte
-      (past the container header / FLAC padding); with the live runs' STT end
-      and TTS stream start relative to that chunk (negative: before it).
+  (b) first audio chunk the fake server sent -> first TTS audio byte (past
+      the container header / FLAC padding); and, for live runs, the STT end
+      and the TTS stream start relative to that chunk (negative: before it).
 Table 2, ESPHome WAV 16 kHz, microphone streamed in real time:
   (a) end of the user's speech (the chunk with the last speech sample went
-      into the pipeline) -> the first TTS audio byte, with its parts: speech
-      end -> STT_VAD_END, VAD end -> first audio chunk;
+      into the pipeline) -> first TTS audio byte, with its parts (speech end
+      -> STT_VAD_END, VAD end -> first audio chunk);
   (c) end of speech -> the chat log holding the whole answer as its one
       assistant message (checked when the agent returns).
 "wrong" counts runs whose agent speech or chat log was not exactly the reply
-(live / baseline). With the default 5 runs (p95 is then nearly the maximum)
-the file takes about 5 minutes on 2 cores.
+(live/baseline), left out of the timings. The default 5 runs per row and mode
+(p95 is then nearly the maximum) take about 6 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 import itertools
 import os
 import statistics
@@ -74,6 +84,7 @@ fake_live = voice_runs.fake_live
 voice = voice_runs.voice
 entry_options = voice_runs.entry_options
 custom_integrations = voice_runs.custom_integrations
+enable_event_loop_debug = voice_runs.enable_event_loop_debug
 hass_config_dir = voice_runs.hass_config_dir
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -85,20 +96,18 @@ MODEL_DELAY = 0.3
 OUTPUT_LAG = 1.0
 """Seconds the output transcript trails its audio in the lagging rows."""
 QUESTION = "what is the weather like today"
-SHORT = "It is sunny and warm, {n}."
-LONG = (
-    "It is sunny and warm today, with a light breeze from the west and a high "
-    "of twenty four degrees, {n}."
-)
-assert len(SHORT.format(n=1000)) < 60
+SHORT = "It is sunny, {n}."
+LONG = "It is sunny and warm today, with a light breeze from the west, {n}."
+assert len(SHORT.format(n=10**4)) < 60
 assert len(LONG.format(n=1)) > 60
 
-_texts = itertools.count(1)
 
+class Mode(Enum):
+    """How a run is made (see the module docstring)."""
 
-def reply_text(template: str) -> str:
-    """Return a reply text no earlier run had (the baseline's TTS cache)."""
-    return template.format(n=next(_texts))
+    LIVE = "live"
+    BASELINE = "baseline"
+    EARLY_STT = "early STT"
 
 
 @pytest.fixture
@@ -133,7 +142,7 @@ def trigger(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 @dataclass(slots=True)
 class Timings:
-    """Seconds of one row and mode."""
+    """Seconds of one row and mode, by measure."""
 
     values: dict[str, list[float]] = field(default_factory=dict)
     wrong: int = 0
@@ -148,23 +157,22 @@ class Timings:
         return self.values.get(name, [])
 
 
-@dataclass(slots=True)
-class Row:
-    """Timings of the product (live) and of the baseline."""
-
-    live: Timings = field(default_factory=Timings)
-    baseline: Timings = field(default_factory=Timings)
+type Row = dict[Mode, Timings]
+type Measure = Callable[[Timings, PipelineTurn, float], None]
 
 
 @dataclass(slots=True)
 class Bench:
-    """One benchmark run: the harness, the switch and the chunk stamps."""
+    """The harness, the trigger switch and the chunk stamps of one test."""
 
     voice: Voice
     trigger: list[bool]
     chunk_times: dict[Connection, list[float]]
-    question: bytes = b""
+    question: bytes
     paces: list[float] = field(default_factory=list)
+    texts: Iterator[int] = field(default_factory=itertools.count)
+    wrong: list[str] = field(default_factory=list)
+    """What the wrong runs got."""
 
     @property
     def server(self) -> FakeLiveServer:
@@ -172,34 +180,59 @@ class Bench:
         return self.voice.server
 
     async def warm_up(self, fmt: Format) -> None:
-        """Run once unpaced in each mode: imports, caches, the first ffmpeg."""
+        """Run once unpaced per mode: imports, caches, the format's first ffmpeg."""
         factor, self.server.realtime_factor = self.server.realtime_factor, None
-        for live in (True, False):
-            self.trigger[0] = live
-            await self.turn(fmt, SHORT, Row(), realtime=False)
+        for mode in (Mode.LIVE, Mode.BASELINE):
+            await self.turn(mode, fmt, SHORT, {}, realtime=False)
         self.server.realtime_factor = factor
+
+    async def rows(
+        self,
+        modes: tuple[Mode, ...],
+        fmt: Format,
+        template: str,
+        *,
+        realtime: bool,
+        lag: float = 0.0,
+        measure: Measure,
+    ) -> Row:
+        """Run RUNS times per mode, the modes interleaved in rotating order."""
+        row: Row = {mode: Timings() for mode in modes}
+        for index in range(RUNS):
+            for offset in range(len(modes)):
+                mode = modes[(index + offset) % len(modes)]
+                await self.turn(
+                    mode,
+                    fmt,
+                    template,
+                    row,
+                    realtime=realtime,
+                    lag=lag,
+                    measure=measure,
+                )
+        return row
 
     async def turn(
         self,
+        mode: Mode,
         fmt: Format,
         template: str,
         row: Row,
         *,
         realtime: bool,
         lag: float = 0.0,
-        measure: Callable[[Timings, PipelineTurn, float], None] | None = None,
+        measure: Measure | None = None,
     ) -> None:
-        """Run the pipeline once in the current mode; add its figures to `row`."""
-        text = reply_text(template)
+        """Run the pipeline once in `mode`; add its figures to `row`."""
+        text = template.format(n=next(self.texts))
+        self.trigger[0] = mode is not Mode.BASELINE
+        self.server.transcription_finished_flag = mode is Mode.EARLY_STT
         self.server.responder = lambda user: Reply(text=text, transcript_lag=lag)
-        timings = row.live if self.trigger[0] else row.baseline
-        complete: list[bool] = []
+        chat_log: list[list[tuple[str | None, object]]] = []
 
         def check_chat_log(turn: PipelineTurn) -> None:
             messages = assistant_messages(self.voice.hass, turn.conversation_id)
-            complete.append(
-                [(m.content, m.tool_calls) for m in messages] == [(text, None)]
-            )
+            chat_log.append([(m.content, m.tool_calls) for m in messages])
 
         turn = await run_turn(
             self.voice,
@@ -210,8 +243,13 @@ class Bench:
         assert turn.error is None, turn.error
         sent = self.chunk_times[self.server.connections[-1]]
         self.paces.append(pace(sent, len(speech(text))))
-        if turn.speech != text or complete != [True]:
+        timings = row.setdefault(mode, Timings())
+        if turn.speech != text or chat_log != [[(text, None)]]:
             timings.wrong += 1
+            self.wrong.append(
+                f"{mode.value}, {fmt.name}, lag {lag:g} s: reply {text!r},"
+                f" speech {turn.speech!r}, chat log {chat_log}"
+            )
         elif measure is not None:
             measure(timings, turn, sent[0])
         await self.voice.manager.async_close()
@@ -219,12 +257,14 @@ class Bench:
 
 def pace(sent: list[float], pcm_bytes: int) -> float:
     """Return the real-time factor the reply audio was sent at."""
+    if len(sent) < 2:
+        return 0.0
     seconds = pcm_bytes / 2 / 24000 * (len(sent) - 1) / len(sent)
-    return seconds / (sent[-1] - sent[0]) if len(sent) > 1 else 0.0
+    return seconds / (sent[-1] - sent[0])
 
 
 def chunk_to_audio(timings: Timings, turn: PipelineTurn, first_chunk: float) -> None:
-    """Table 1: first chunk -> first TTS audio byte, STT end, stream start."""
+    """Table 1: first chunk -> first TTS audio byte; STT end, stream start."""
     timings.add("b", turn.first_audio - first_chunk)
     timings.add("stt", turn.stt_end - first_chunk)
     timings.add("stream", turn.stream_start - first_chunk)
@@ -239,10 +279,44 @@ def speech_to_audio(timings: Timings, turn: PipelineTurn, first_chunk: float) ->
     timings.add("c", turn.intent_end - speech_end)
 
 
-def interleaved(runs: int) -> Iterator[bool]:
-    """Yield the mode of each run: live and baseline alternately, in both orders."""
-    for index in range(runs):
-        yield from (True, False) if index % 2 else (False, True)
+@pytest.mark.timeout(3600)
+async def test_latency(
+    voice: Voice,
+    chunk_times: dict[Connection, list[float]],
+    trigger: list[bool],
+) -> None:
+    """Print latency percentiles, the product against the baseline."""
+    load = os.getloadavg()[0]
+    bench = Bench(voice, trigger, chunk_times, speech(QUESTION, 16000))
+    voice.server.model_delay = MODEL_DELAY
+    voice.server.realtime_factor = REALTIME_FACTOR
+    formats = satellite_formats()
+    table1: dict[tuple[str, float], Row] = {}
+    for fmt in formats:
+        await bench.warm_up(fmt)
+        for lag, modes in (
+            (0.0, (Mode.LIVE, Mode.BASELINE, Mode.EARLY_STT)),
+            (OUTPUT_LAG, (Mode.LIVE, Mode.BASELINE)),
+        ):
+            table1[fmt.name, lag] = await bench.rows(
+                modes, fmt, SHORT, realtime=False, lag=lag, measure=chunk_to_audio
+            )
+    esphome = formats[0]
+    table2 = {
+        label: await bench.rows(
+            (Mode.LIVE, Mode.BASELINE),
+            esphome,
+            template,
+            realtime=True,
+            measure=speech_to_audio,
+        )
+        for label, template in (("short", SHORT), ("long", LONG))
+    }
+    print_header(bench, load)
+    print_table1(table1)
+    print_table2(table2, esphome)
+    for run in bench.wrong:
+        print(f"wrong: {run}")
 
 
 def median_ms(values: list[float]) -> str:
@@ -251,92 +325,65 @@ def median_ms(values: list[float]) -> str:
 
 
 def wrong(row: Row) -> str:
-    """Return "live/baseline" wrong counts."""
-    return f"{row.live.wrong}/{row.baseline.wrong}"
+    """Return the wrong counts, live/baseline."""
+    return f"{row[Mode.LIVE].wrong}/{row[Mode.BASELINE].wrong}"
 
 
-@pytest.mark.timeout(3600)
-async def test_latency(
-    voice: Voice,
-    chunk_times: dict[Connection, list[float]],
-    trigger: list[bool],
-) -> None:
-    """Print latency percentiles, the product against the baseline."""
-    bench = Bench(voice, trigger, chunk_times, speech(QUESTION, 16000))
-    voice.server.model_delay = MODEL_DELAY
-    voice.server.realtime_factor = REALTIME_FACTOR
-    formats = satellite_formats()
-    table1: dict[tuple[str, float], Row] = {}
-    for fmt in formats:
-        await bench.warm_up(fmt)
-        for lag in (0.0, OUTPUT_LAG):
-            row = table1[fmt.name, lag] = Row()
-            for live in interleaved(RUNS):
-                trigger[0] = live
-                await bench.turn(
-                    fmt, SHORT, row, realtime=False, lag=lag, measure=chunk_to_audio
-                )
-    esphome = formats[0]
-    table2: dict[str, Row] = {}
-    for label, template in (("short", SHORT), ("long", LONG)):
-        row = table2[label] = Row()
-        for live in interleaved(RUNS):
-            trigger[0] = live
-            await bench.turn(
-                esphome, template, row, realtime=True, measure=speech_to_audio
-            )
-
-    print_tables(bench, table1, table2, esphome)
-
-
-def print_tables(
-    bench: Bench,
-    table1: dict[tuple[str, float], Row],
-    table2: dict[str, Row],
-    esphome: Format,
-) -> None:
-    """Print both tables."""
+def print_header(bench: Bench, load: float) -> None:
+    """Print the set-up."""
     server = bench.server
     print(
-        f"\n\n{ffmpeg_version()}\nModel delay {1000 * MODEL_DELAY:.0f} ms, reply"
-        f" audio paced at {REALTIME_FACTOR:g}x real time (sent at"
+        f"\n\n{ffmpeg_version()}\nload average {load:.2f} at the start,"
+        f" {os.getloadavg()[0]:.2f} at the end ({os.cpu_count()} cores)\n"
+        f"Model delay {1000 * MODEL_DELAY:.0f} ms, reply audio paced at"
+        f" {REALTIME_FACTOR:g}x real time (sent at"
         f" {statistics.median(bench.paces):.2f}x), input transcription"
-        f" {server.input_transcription!r} (lag {server.input_transcription_lag:g}"
-        f" s); {RUNS} runs per row and mode, live and baseline interleaved;"
-        " ms p50 / p95; x = baseline / live p50"
+        f" {server.input_transcription!r} (streaming lag"
+        f" {server.input_transcription_lag:g} s); {RUNS} runs per row and mode,"
+        " interleaved; ms p50 / p95; x = baseline / live p50"
+    )
+
+
+def print_table1(table: dict[tuple[str, float], Row]) -> None:
+    """Print (b) per format and output transcript lag."""
+    print(
+        "\n1. (b) first audio chunk sent -> first TTS audio byte, short reply"
+        " (< 60 characters); lag: output transcript behind its audio; live STT"
+        " end and TTS stream start relative to the first chunk (p50 ms)"
     )
     print(
-        "\n1. (b) first audio chunk sent -> first TTS audio byte; short reply"
-        " (< 60 characters); lag: output transcript behind its audio; live"
-        " STT end / TTS stream start relative to the first chunk (p50)"
+        f"{'format':<23}{'lag':>4}{'live':>14}{'baseline':>14}{'x':>8}"
+        f"{'early STT':>14}{'STT end':>9}{'stream':>8}{'wrong':>7}"
     )
-    print(
-        f"{'format':<24}{'lag':>5}{'live':>15}{'baseline':>15}{'x':>8}"
-        f"{'STT end':>9}{'stream':>8}{'wrong':>7}"
-    )
-    for (name, lag), row in table1.items():
-        live, base = row.live, row.baseline
+    for (name, lag), row in table.items():
+        live, base = row[Mode.LIVE], row[Mode.BASELINE]
+        early = row.get(Mode.EARLY_STT, Timings())
         print(
-            f"{name:<24}{f'{lag:g} s':>5}{percentiles(live['b']):>15}"
-            f"{percentiles(base['b']):>15}{ratio(base['b'], live['b']):>8}"
-            f"{median_ms(live['stt']):>9}{median_ms(live['stream']):>8}"
-            f"{wrong(row):>7}"
+            f"{name:<23}{f'{lag:g} s':>4}{percentiles(live['b']):>14}"
+            f"{percentiles(base['b']):>14}{ratio(base['b'], live['b']):>8}"
+            f"{percentiles(early['b']):>14}{median_ms(live['stt']):>9}"
+            f"{median_ms(live['stream']):>8}{wrong(row):>7}"
         )
+
+
+def print_table2(table: dict[str, Row], esphome: Format) -> None:
+    """Print (a) and (c) per reply length."""
     print(
         f"\n2. {esphome.name}, microphone in real time, manual activity (HA's"
-        " VAD, then activityEnd): (a) end of speech -> first TTS audio byte;"
-        " its parts (live p50): speech end -> VAD end, VAD end -> first chunk;"
-        " (c) end of speech -> whole answer in the chat log"
+        " VAD, then activityEnd): (a) end of speech -> first TTS audio byte,"
+        " its parts (live p50 ms): speech end -> VAD end, VAD end -> first"
+        " chunk; (c) end of speech -> whole answer in the chat log"
     )
     print(
-        f"{'reply':<7}{'(a) live':>15}{'baseline':>15}{'x':>8}{'VAD':>7}"
-        f"{'model':>7}{'(c) live':>15}{'baseline':>15}{'wrong':>7}"
+        f"{'reply':<7}{'(a) live':>14}{'baseline':>14}{'x':>8}{'VAD':>7}"
+        f"{'model':>7}{'(c) live':>14}{'baseline':>14}{'x':>8}{'wrong':>7}"
     )
-    for label, row in table2.items():
-        live, base = row.live, row.baseline
+    for label, row in table.items():
+        live, base = row[Mode.LIVE], row[Mode.BASELINE]
         print(
-            f"{label:<7}{percentiles(live['a']):>15}{percentiles(base['a']):>15}"
+            f"{label:<7}{percentiles(live['a']):>14}{percentiles(base['a']):>14}"
             f"{ratio(base['a'], live['a']):>8}{median_ms(live['vad']):>7}"
-            f"{median_ms(live['model']):>7}{percentiles(live['c']):>15}"
-            f"{percentiles(base['c']):>15}{wrong(row):>7}"
+            f"{median_ms(live['model']):>7}{percentiles(live['c']):>14}"
+            f"{percentiles(base['c']):>14}{ratio(base['c'], live['c']):>8}"
+            f"{wrong(row):>7}"
         )
