@@ -29,9 +29,19 @@ Production behaviours are opt-in (defaults keep the simple sequence of
 `transcript_lag`, `premature_turn_complete`, `then_delay` and
 `go_away=GoAway(after_chunks=...)`. `SpeechStream` is the incremental fake STT
 behind streamed input transcription.
+
+Each model family has its production contract (families.py, live-api.md 2.1,
+3, 7): setup rejections (`conn.rejected_field`), `interactionStatus`, merged
+serverContent (`server.merge_server_content`), NON_BLOCKING calls with
+`scheduling` (`Reply(meanwhile=...)`, `conn.tool_results`), Extended Thinking's
+`Reply(in_progress_after_chunks=..., in_progress_pause=...)`, Search grounding
+(`Reply(grounding=Grounding(...))`) and contextUpdate
+(`conn.system_instruction`); `server.strict_families` adds the rules the
+reference does not state as rejections.
 """
 
-from .connection import Connection, Session
+from .connection import Connection, Session, ToolResult
+from .families import FAMILIES, RULES, Family, Rule, family_of
 from .scenario import (
     API_KEY_INVALID,
     GOAWAY_ABORT,
@@ -39,12 +49,14 @@ from .scenario import (
     INVALID_ARGUMENT,
     INVALID_CREDENTIALS,
     MISSING_CREDENTIALS,
+    NOT_SUPPORTED,
     QUOTA_EXCEEDED,
     UNREGISTERED_CALLER,
     Close,
     ErrorFrame,
     Fault,
     GoAway,
+    Grounding,
     Refuse,
     Reply,
     Responder,
@@ -58,29 +70,37 @@ from .speech import SpeechStream, chunks, recognize, silence, speech
 
 __all__ = [
     "API_KEY_INVALID",
+    "FAMILIES",
     "GOAWAY_ABORT",
     "INTERNAL_ERROR",
     "INVALID_ARGUMENT",
     "INVALID_CREDENTIALS",
     "MISSING_CREDENTIALS",
+    "NOT_SUPPORTED",
     "QUOTA_EXCEEDED",
+    "RULES",
     "UNREGISTERED_CALLER",
     "Close",
     "Connection",
     "ErrorFrame",
     "FakeLiveServer",
+    "Family",
     "Fault",
     "GoAway",
+    "Grounding",
     "Refuse",
     "Reply",
     "Responder",
+    "Rule",
     "Session",
     "SpeechStream",
     "Stall",
     "ToolCall",
+    "ToolResult",
     "Turn",
     "UserTurn",
     "chunks",
+    "family_of",
     "recognize",
     "silence",
     "speech",

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from . import protocol
+from . import families, protocol
+from .families import Family
 from .player import ReplyPlayer
 from .protocol import ModelRef, Rejection, Route
 from .scenario import (
@@ -33,6 +34,7 @@ from .scenario import (
     Fault,
     GoAway,
     Reply,
+    Scheduling,
     Stall,
     Turn,
     TurnEnd,
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from .auth import IssuedToken
     from .server import FakeLiveServer
 
+SCHEDULINGS: tuple[Scheduling, ...] = ("INTERRUPT", "WHEN_IDLE", "SILENT")
+"""FunctionResponse.scheduling values, strongest first (live-api.md 2.4)."""
 EXPLICIT_ACTIVITY = (
     "Explicit activity control is not supported when automatic activity "
     "detection is enabled."
@@ -59,6 +63,40 @@ async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -
         if loop.time() > deadline:
             raise TimeoutError(f"fake Live server: timed out waiting for {what}")
         await asyncio.sleep(0.002)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResult:
+    """One functionResponse as the fake understood it (live-api.md 2.4)."""
+
+    id: str
+    name: str
+    non_blocking: bool
+    """It answered a NON_BLOCKING call (else a BLOCKING or unknown one)."""
+    scheduling: str | None
+    """The scheduling sent (wherever it was), None if absent."""
+    scheduling_in: Literal["functionResponse", "response"] | None
+    """Where it was: the FunctionResponse top level (SDK, proto) or inside
+    `response` (the Developer docs' example); the top level wins (10.7)."""
+
+    @property
+    def effective(self) -> Scheduling | None:
+        """The scheduling applied: NON_BLOCKING only, WHEN_IDLE by default."""
+        if not self.non_blocking:
+            return None
+        if self.scheduling in SCHEDULINGS:
+            return self.scheduling  # type: ignore[return-value]
+        return "WHEN_IDLE"
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncCall:
+    """A NON_BLOCKING call whose result has not arrived."""
+
+    name: str
+    reply: Reply
+    """The Reply that made it (its `then` gives the follow-up)."""
+    turn: UserTurn
 
 
 @dataclass(slots=True, kw_only=True)
@@ -99,6 +137,28 @@ class Connection:
         self.config: dict[str, Any] = {}
         """The setup object normalised to camelCase."""
         self.model: ModelRef | None = None
+        self.rejected_field: str | None = None
+        """The field (dotted camelCase path, or "contextUpdate") whose rule
+        made the server close the connection (families.RULES), else None."""
+        self.unverified_fields: list[str] = []
+        """Fields accepted although a `stated=False` rule flags them for this
+        family (they would close with `server.strict_families`)."""
+        self.system_instruction: str | None = None
+        """The session's current system instruction (parts joined by blank
+        lines, 2.1), from the setup, then each contextUpdate."""
+        self.system_instruction_updates: list[str] = []
+        """Each system instruction set by a contextUpdate, in order (2.5)."""
+        self.context_updates: list[dict[str, Any]] = []
+        """Each contextUpdate applied (camelCase), in order."""
+        self.tools: list[dict[str, Any]] = []
+        """The session's current tools (setup, then contextUpdate, 2.5)."""
+        self.search_with_functions = False
+        """The setup's tools had both googleSearch and functionDeclarations
+        (8.10: Google's example app never combines them)."""
+        self.tool_results: list[ToolResult] = []
+        """Every functionResponse, with the scheduling found and where."""
+        self.last_interaction_status: str | None = None
+        """The interactionStatus of the last turnComplete sent (3.x)."""
         self.session: Session | None = None
         self.resumed = False
         self.frames: list[dict[str, Any]] = []
@@ -143,6 +203,9 @@ class Connection:
         self._speech_seen = False
         self._silence_samples = 0
         self._stalled = False
+        # NON_BLOCKING calls (live-api.md 2.4, 7.1).
+        self._async_calls: dict[str, AsyncCall] = {}
+        self._follow_ups: deque[tuple[Reply, list[dict[str, Any]], UserTurn]] = deque()
 
     def __repr__(self) -> str:
         """Short description for assertion messages."""
@@ -199,9 +262,61 @@ class Connection:
         """True while a reply is being played."""
         return self._reply_task is not None and not self._reply_task.done()
 
+    @property
+    def family(self) -> Family:
+        """The model family of the setup's model (families.FAMILIES)."""
+        return families.family_of(self.model.model_id if self.model else "")
+
+    @property
+    def merged_content(self) -> bool:
+        """Several fields per serverContent (server option, else the family)."""
+        merge = self.server.merge_server_content
+        return self.family.merged_content if merge is None else merge
+
+    @property
+    def google_search(self) -> bool:
+        """The session's current tools include googleSearch."""
+        return any("googleSearch" in tool for tool in self.tools)
+
+    @property
+    def async_pending(self) -> bool:
+        """A NON_BLOCKING call is unanswered."""
+        return bool(self._async_calls)
+
     def queue_reply(self, *replies: Reply) -> None:
         """Queue replies for this connection's next user turns."""
         self.replies.extend(replies)
+
+    def turn_complete(
+        self, *, status: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Return a turnComplete serverContent for this family.
+
+        3.x families add `interactionStatus` (3.2): `status`, else
+        "IN_PROGRESS" while a NON_BLOCKING call is pending or a follow-up is
+        due, else "IDLE".
+        """
+        content: dict[str, Any] = {"turnComplete": True, **fields}
+        if self.family.interaction_status:
+            if status is None:
+                busy = self._async_calls or self._follow_ups
+                status = "IN_PROGRESS" if busy else "IDLE"
+            content["interactionStatus"] = status
+            self.last_interaction_status = status
+        return content
+
+    def register_async_call(
+        self, call_id: str, name: str, reply: Reply, turn: UserTurn
+    ) -> None:
+        """Track a NON_BLOCKING call until its functionResponse arrives."""
+        self._async_calls[call_id] = AsyncCall(name, reply, turn)
+
+    def take_follow_up(self) -> tuple[Reply, list[dict[str, Any]]] | None:
+        """Pop the next due follow-up (the calling Reply and the responses)."""
+        if not self._follow_ups:
+            return None
+        reply, responses, _ = self._follow_ups.popleft()
+        return reply, responses
 
     # ------------------------------------------------------------------ waits
 
@@ -388,10 +503,14 @@ class Connection:
         await self._abort_after(notice)
 
     async def _resumption_updates(self, interval: float) -> None:
-        """Production's periodic updates: not resumable while replying."""
+        """Send production's periodic updates (3.6).
+
+        Not resumable while replying or while a NON_BLOCKING call runs.
+        """
         while True:
             await asyncio.sleep(interval)
-            await self.send_resumption_update(resumable=not self.replying)
+            busy = self.replying or self.async_pending
+            await self.send_resumption_update(resumable=not busy)
 
     def _start_timers(self) -> None:
         """Start the connection-lifetime and periodic-resumption timers, if set."""
@@ -439,6 +558,7 @@ class Connection:
     # ------------------------------------------------------------------ setup
 
     async def _reject(self, rejection: Rejection) -> bool:
+        self.rejected_field = rejection.field
         await self.close(rejection.code, rejection.reason)
         return False
 
@@ -457,9 +577,21 @@ class Connection:
         )
         if isinstance(model, Rejection):
             return await self._reject(model)
-        if (bad := protocol.check_setup(self.config, model)) is not None:
+        bad = protocol.check_setup(
+            self.config,
+            model,
+            self.provider,
+            strict=self.server.strict_families,
+            unverified=self.unverified_fields,
+        )
+        if bad is not None:
             return await self._reject(bad)
         self.model = model
+        self.tools = list(self.config.get("tools") or [])
+        kinds = {key for tool in self.tools for key in tool}
+        self.search_with_functions = {"googleSearch", "functionDeclarations"} <= kinds
+        if "systemInstruction" in self.config:
+            self.system_instruction = _instruction(self.config["systemInstruction"])
         if (bad := await self._attach_session()) is not None:
             return await self._reject(bad)
         fault = self.fault
@@ -531,7 +663,60 @@ class Connection:
             await self._client_content(message["clientContent"] or {})
         elif "toolResponse" in message:
             await self._tool_response(message["toolResponse"] or {})
-        # contextUpdate: recorded only.
+        elif "contextUpdate" in message:
+            await self._context_update(message["contextUpdate"] or {})
+
+    async def _context_update(self, body: dict[str, Any]) -> None:
+        """Apply a contextUpdate (live-api.md 2.5): only the fields set."""
+        if not self.family.context_update:
+            # 2.5: no source says the 2.5 models serve it (families.CONTEXT_UPDATE).
+            if self.server.strict_families:
+                await self._reject(
+                    Rejection(
+                        1007,
+                        'Invalid JSON payload received. Unknown name "contextUpdate"'
+                        ": Cannot find field.",
+                        families.CONTEXT_UPDATE,
+                    )
+                )
+                return
+            if families.CONTEXT_UPDATE not in self.unverified_fields:
+                self.unverified_fields.append(families.CONTEXT_UPDATE)
+        unknown = sorted(set(body) - {"systemInstruction", "tools"})
+        if unknown:
+            await self._reject(
+                Rejection(
+                    1007,
+                    f'Invalid JSON payload received. Unknown name "{unknown[0]}" '
+                    "at 'context_update': Cannot find field.",
+                    f"contextUpdate.{unknown[0]}",
+                )
+            )
+            return
+        if "tools" in body:
+            wrapper = body["tools"] or {}
+            if not isinstance(wrapper, dict):  # 2.5: {"tools": {"tools": [...]}}
+                await self._reject(
+                    Rejection(1007, INVALID_ARGUMENT, "contextUpdate.tools")
+                )
+                return
+            tools = list(wrapper.get("tools") or [])
+            bad = families.check(
+                {"tools": tools},
+                self.family,
+                self.provider,
+                strict=self.server.strict_families,
+                unverified=self.unverified_fields,
+            )
+            if bad is not None:
+                await self._reject(bad)
+                return
+            self.tools = tools  # an empty list clears them
+        if "systemInstruction" in body:
+            text = _instruction(body["systemInstruction"])
+            self.system_instruction = text
+            self.system_instruction_updates.append(text)
+        self.context_updates.append(body)
 
     async def _realtime_input(self, body: dict[str, Any]) -> None:
         blobs = [body[key] or {} for key in ("audio", "video") if key in body]
@@ -636,13 +821,76 @@ class Connection:
             await self._end_turn("clientContent", " ".join(user_text) or None, False)
 
     async def _tool_response(self, body: dict[str, Any]) -> None:
+        """Hand BLOCKING results to the player; schedule NON_BLOCKING ones."""
+        batches: dict[int, tuple[AsyncCall, list[dict[str, Any]], list[str]]] = {}
         for response in body.get("functionResponses") or []:
             if self.provider == "gemini_api" and not response.get("id"):
                 await self.close(1007, INVALID_ARGUMENT)
                 return
+            scheduling, where = _scheduling(response)
+            if where == "functionResponse" and scheduling not in SCHEDULINGS:
+                await self.close(1007, INVALID_ARGUMENT)  # a protobuf enum (0)
+                return
             self.tool_responses.append(response)
-            if self._player is not None:
-                self._player.deliver(response)
+            call_id = str(response.get("id", ""))
+            call = self._async_calls.pop(call_id, None)
+            result = ToolResult(
+                id=call_id,
+                name=str(response.get("name", "")),
+                non_blocking=call is not None,
+                scheduling=scheduling,
+                scheduling_in=where,
+            )
+            self.tool_results.append(result)
+            if call is None:
+                if self._player is not None:
+                    self._player.deliver(response)
+                continue
+            if self.session is not None:  # every result enters the history
+                output = json.dumps(response.get("response") or {}, sort_keys=True)
+                self.session.history.append(Turn(role="tool", text=output))
+            batch = batches.setdefault(id(call.reply), (call, [], []))
+            batch[1].append(response)
+            batch[2].append(result.effective or "WHEN_IDLE")
+        for call, responses, schedulings in batches.values():
+            strongest = next(s for s in SCHEDULINGS if s in schedulings)
+            await self._schedule(call, responses, strongest)
+        await self._idle_if_done()
+
+    async def _schedule(
+        self, call: AsyncCall, responses: list[dict[str, Any]], scheduling: str
+    ) -> None:
+        """Speak the follow-up of NON_BLOCKING results per `scheduling` (2.4)."""
+        if scheduling == "SILENT" or self.closed:
+            return  # the results only entered the history
+        due = (call.reply, responses, call.turn)
+        if scheduling == "INTERRUPT":
+            self._follow_ups.appendleft(due)
+            player = self._player
+            if self.replying and player is not None and not player.finishing:
+                await self.interrupt()  # the current output stops now
+        else:  # WHEN_IDLE: after the current output
+            self._follow_ups.append(due)
+        self._start_follow_ups()
+
+    def _start_follow_ups(self) -> None:
+        """Play the due follow-ups now if the model is idle."""
+        if self.replying or not self._follow_ups or self.closed:
+            return
+        turn = self._follow_ups[0][2]
+        heard = InputTranscriber(self, turn.sample_rate, streaming=False)
+        self._player = ReplyPlayer(self, turn, None, heard, follow_up=True)
+        self._reply_task = self.spawn(self._player.run())
+
+    async def _idle_if_done(self) -> None:
+        """3.x: end an IN_PROGRESS interaction that produced nothing more."""
+        if (
+            self.family.interaction_status
+            and self.last_interaction_status == "IN_PROGRESS"
+            and not (self.replying or self._async_calls or self._follow_ups)
+            and not self.closed
+        ):
+            await self.send({"serverContent": self.turn_complete(status="IDLE")})
 
     # ------------------------------------------------------------------ turns
 
@@ -685,12 +933,35 @@ class Connection:
         if task is None or player is None or task.done():
             return
         if player.finishing:  # too late to interrupt: let it complete
-            await asyncio.wait({task})
-            return
+            await wait_until(
+                lambda: task.done() or not player.finishing, 5.0, "the reply to end"
+            )
+            if task.done():
+                return  # else it went on with a follow-up: cut that one
         task.cancel()
         await asyncio.wait({task})
         self.interruptions += 1
         await player.interrupted()
+
+
+def _instruction(content: Any) -> str:
+    """Return the text of a systemInstruction Content (parts as paragraphs)."""
+    if isinstance(content, str):
+        return content
+    parts = (content.get("parts") or []) if isinstance(content, dict) else []
+    return "\n\n".join(str(part.get("text", "")) for part in parts)
+
+
+def _scheduling(
+    response: dict[str, Any],
+) -> tuple[str | None, Literal["functionResponse", "response"] | None]:
+    """Return a functionResponse's scheduling and where it was (2.4, 10.7)."""
+    if "scheduling" in response:
+        return str(response["scheduling"]), "functionResponse"
+    inner = response.get("response")
+    if isinstance(inner, dict) and "scheduling" in inner:
+        return str(inner["scheduling"]), "response"
+    return None, None
 
 
 def _duration(seconds: float) -> str:

@@ -9,26 +9,13 @@ from dataclasses import dataclass
 import re
 from typing import Any, Literal
 
+from . import families
 from .scenario import INVALID_ARGUMENT
 
 type Provider = Literal["gemini_api", "vertex_ai"]
 
-DEVELOPER_MODELS = frozenset(
-    {
-        "gemini-2.5-flash-native-audio-preview-12-2025",
-        "gemini-2.5-flash-native-audio-preview-09-2025",
-        "gemini-3.8-live",
-        "gemini-3.8-live-extended-thinking",
-        "gemini-3.1-flash-live-preview",
-    }
-)
-VERTEX_MODELS = frozenset(
-    {
-        "gemini-live-2.5-flash-native-audio",
-        "gemini-live-2.5-flash-preview-native-audio-09-2025",
-        "gemini-3.8-live",
-    }
-)
+DEVELOPER_MODELS = families.served_models("gemini_api")
+VERTEX_MODELS = families.served_models("vertex_ai")
 VERTEX_LOCATIONS = frozenset(
     {
         "us-central1",
@@ -110,6 +97,8 @@ class Rejection:
 
     code: int
     reason: str
+    field: str | None = None
+    """The setup field (dotted camelCase path) that made the server refuse."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,20 +226,36 @@ def check_model(
     return ModelRef(model, model_id, proj, location)
 
 
-def check_setup(setup: dict[str, Any], model: ModelRef) -> Rejection | None:
-    """Validate a normalised setup beyond the model (1007 on bad arguments)."""
+def check_setup(
+    setup: dict[str, Any],
+    model: ModelRef,
+    provider: Provider = "gemini_api",
+    *,
+    strict: bool = False,
+    unverified: list[str] | None = None,
+) -> Rejection | None:
+    """Validate a normalised setup beyond the model (see families.RULES).
+
+    `strict`: also enforce the rules the reference does not state as
+    rejections; otherwise their fields are appended to `unverified`.
+    """
     unknown = sorted(set(setup) - SETUP_KEYS)
     if unknown:
         return Rejection(
             1007,
             f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
             "'setup': Cannot find field.",
+            unknown[0],
         )
     generation = setup.get("generationConfig") or {}
     modalities = generation.get("responseModalities") or ["AUDIO"]
     if modalities != ["AUDIO"]:
         # Every served model is native audio: one modality, and only AUDIO.
-        return Rejection(1007, INVALID_ARGUMENT)
-    if model.model_id == "gemini-3.8-live" and "thinkingConfig" in generation:
-        return Rejection(1007, INVALID_ARGUMENT)
-    return None
+        return Rejection(1007, INVALID_ARGUMENT, "generationConfig.responseModalities")
+    return families.check(
+        setup,
+        families.family_of(model.model_id),
+        provider,
+        strict=strict,
+        unverified=[] if unverified is None else unverified,
+    )

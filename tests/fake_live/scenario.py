@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -20,6 +21,8 @@ QUOTA_EXCEEDED = (
     "You exceeded your current quota, please check your plan and billing details."
 )
 INVALID_ARGUMENT = "Request contains an invalid argument."
+NOT_SUPPORTED = "Operation is not implemented, or supported, or enabled."
+"""1008 reason when a feature is not enabled for the model (live-api.md 5)."""
 API_KEY_INVALID = "API key not valid. Please pass a valid API key."
 UNREGISTERED_CALLER = (
     "Method doesn't allow unregistered callers (callers without established "
@@ -46,6 +49,8 @@ type TurnEnd = Literal[
 ]
 type PrematureTurnComplete = Literal["after_tool_call", "after_tool_response"]
 """Where a Reply with tool calls sends an early, empty `turnComplete`."""
+type Scheduling = Literal["INTERRUPT", "WHEN_IDLE", "SILENT"]
+"""FunctionResponse.scheduling of a NON_BLOCKING call (live-api.md 2.4)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +133,46 @@ class ErrorFrame:
     status: str = "INTERNAL"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grounding:
+    """Google Search results sent as `serverContent.groundingMetadata` (3.2).
+
+    Sent as `{webSearchQueries, groundingChunks: [{web: {uri, title,
+    domain}}], searchEntryPoint?}`; the setup must have a `googleSearch`
+    tool ("present when googleSearch was used").
+    """
+
+    queries: Sequence[str] = ()
+    """webSearchQueries."""
+    chunks: Sequence[tuple[str, str] | tuple[str, str, str]] = ()
+    """(uri, title) or (uri, title, domain); domain defaults to the uri's
+    host without "www."."""
+    search_entry_point: Mapping[str, Any] | None = None
+    """searchEntryPoint (e.g. {"renderedContent": "<div>..."}); None: left out."""
+    after_chunks: int = 0
+    """Send it after this many audio chunks of the reply's `text` (0: before
+    the first one)."""
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the groundingMetadata object."""
+        chunks = []
+        for uri, title, *rest in self.chunks:
+            domain = rest[0] if rest else _domain(uri)
+            chunks.append({"web": {"uri": uri, "title": title, "domain": domain}})
+        body: dict[str, Any] = {
+            "webSearchQueries": list(self.queries),
+            "groundingChunks": chunks,
+        }
+        if self.search_entry_point is not None:
+            body["searchEntryPoint"] = dict(self.search_entry_point)
+        return body
+
+
+def _domain(uri: str) -> str:
+    host = urlsplit(uri).hostname or ""
+    return host.removeprefix("www.")
+
+
 type Fault = Refuse | Close | Stall | GoAway | ErrorFrame
 """A connection fault, consumed by the next connections (`server.add_fault`)."""
 
@@ -136,7 +181,8 @@ type Fault = Refuse | Close | Stall | GoAway | ErrorFrame
 class Reply:
     """What the model does for one user turn.
 
-    Sequence sent (defaults first, options in brackets):
+    Sequence sent (defaults first, options in brackets; live-api.md sections
+    in parentheses):
 
     1. [`sessionResumptionUpdate{resumable: false}` when
        `server.resumption_update_interval` is set: the model starts generating.]
@@ -154,22 +200,59 @@ class Reply:
        word-by-word outputTranscription fragments before it, or
        `transcript_lag` s after it (`server.output_transcript_lag`; then the
        fragments trail generationComplete/turnComplete by up to the lag).
-       [`go_away=GoAway(after_chunks=N)`: goAway after N chunks, streaming on;
-       `close`: close after `close.after_chunks`; `pause_after_chunks`: wait
-       for a barge-in.] A barge-in (speech in server VAD, activityStart,
-       clientContent or realtimeInput.text) stops the reply: `interrupted`,
-       `toolCallCancellation` (pending calls), `turnComplete` (never
-       generationComplete), sessionResumptionUpdate; pending lagged output
-       fragments are dropped.
-    5. With `tool_calls`: toolCall, [`premature_turn_complete=
-       "after_tool_call"`: an empty turnComplete right away], the wait for
-       every matching toolResponse, [`"after_tool_response"`: an empty
-       turnComplete, no generationComplete, no audio], then the `then` reply
-       continues the same model turn from step 3.
-    6. generationComplete, turnComplete with usageMetadata, the last
-       outputTranscription fragment (`trailing_transcript`, as in production),
-       [the late input transcription], sessionResumptionUpdate, [goAway of
-       `go_away` without `after_chunks`].
+       [`grounding`: `serverContent.groundingMetadata` after
+       `Grounding.after_chunks` chunks (a mapping: sent verbatim before the
+       first chunk; 3.2, 8.10); `in_progress_after_chunks=N` (3.x families):
+       after N chunks (the filler) an early `turnComplete{interactionStatus:
+       "IN_PROGRESS"}` without generationComplete, `in_progress_pause` s, then
+       the rest of the audio and transcript (3.2); `go_away=GoAway(
+       after_chunks=N)`: goAway after N chunks, streaming on; `close`: close
+       after `close.after_chunks`; `pause_after_chunks`: wait for a barge-in.]
+       A barge-in (speech in server VAD, activityStart, clientContent or
+       realtimeInput.text) stops the reply: `interrupted`,
+       `toolCallCancellation` (pending BLOCKING calls, 3.4), `turnComplete`
+       (never generationComplete), sessionResumptionUpdate; pending lagged
+       output fragments are dropped.
+    5. With `tool_calls`: toolCall. Each call is BLOCKING or NON_BLOCKING by
+       its declaration's `behavior` in the session's current tools, else by
+       the family (`Family.default_behavior`: NON_BLOCKING on 3.8 and 3.8
+       Extended Thinking, BLOCKING on 2.5 and 3.1; 2.1, 7.1). One Reply's calls
+       must all be of one kind.
+       a. BLOCKING (3.3): [`premature_turn_complete="after_tool_call"`: an
+          empty turnComplete right away], the wait for every matching
+          toolResponse, [`"after_tool_response"`: an empty turnComplete, no
+          generationComplete, no audio], then the `then` reply continues the
+          same model turn from step 3.
+       b. NON_BLOCKING (2.4, 7.1): the model does not wait: the audio and
+          transcript of `meanwhile` stream at once, then step 6 (3.x:
+          `interactionStatus: "IN_PROGRESS"` while a call is pending). Each
+          toolResponse message answering such calls puts every result in the
+          history (`Turn(role="tool")`) and resolves `then(those responses)`
+          by its `scheduling` (FunctionResponse top level, or inside
+          `response`, 10.7; default WHEN_IDLE; INTERRUPT wins over WHEN_IDLE
+          over SILENT within one message): INTERRUPT cuts a playing output
+          (`interrupted`, turnComplete, as a barge-in) and speaks the
+          follow-up now; WHEN_IDLE speaks it once the current output ended
+          (at once when the model is idle); SILENT speaks nothing (if the
+          model is idle, nothing else pending and the last turnComplete said
+          IN_PROGRESS: an empty `turnComplete{interactionStatus: "IDLE"}`). A
+          follow-up is a new output: steps 3-6 without input transcription.
+          User input does not cancel NON_BLOCKING calls.
+    6. generationComplete, turnComplete with usageMetadata [3.x families:
+       `interactionStatus` "IDLE", or "IN_PROGRESS" while a NON_BLOCKING call
+       is pending or a follow-up is due], the last outputTranscription
+       fragment (`trailing_transcript`, as in production), [the late input
+       transcription], sessionResumptionUpdate (not resumable while a
+       NON_BLOCKING call is pending), [goAway of `go_away` without
+       `after_chunks`], then the due follow-ups (5b).
+
+    Merged serverContent (3.x families by default, `server.
+    merge_server_content`; 3, 8.1): each audio chunk's message also carries
+    the outputTranscription of its words (one fragment), and the last chunk's
+    carries generationComplete and turnComplete (with interactionStatus,
+    turnCompleteReason, waitingForInput, the trailing fragment) plus
+    usageMetadata, when the transcript lag is 0 and nothing is scripted after
+    the last chunk.
 
     With `server.transcription_finished_flag`, the last fragment of each
     transcription (input and output) carries `finished: true` (an empty one
@@ -188,9 +271,13 @@ class Reply:
     """Send the input transcription (streaming: the words not sent yet) after
     turnComplete instead of first."""
     tool_calls: Sequence[ToolCall] = ()
-    """Calls made after speaking `text`; the server then waits for toolResponse."""
+    """Calls made after speaking `text`; BLOCKING ones wait for toolResponse."""
     then: Reply | FollowUp | None = None
-    """The continuation after the tool responses (a Reply or a callable)."""
+    """The continuation after the tool responses (a Reply or a callable); for
+    NON_BLOCKING calls, the follow-up of each toolResponse message (5b)."""
+    meanwhile: str = ""
+    """NON_BLOCKING calls: what the model keeps saying right after the toolCall,
+    without waiting for the response ("": its output ends there)."""
     then_delay: float | None = None
     """Seconds between the tool responses and the continuation; None: the
     continuation's own `delay`."""
@@ -206,6 +293,16 @@ class Reply:
     (`server.realtime_factor`, None = as fast as possible)."""
     pause_after_chunks: int | None = None
     """Stop after this many audio chunks and wait for a barge-in (or close)."""
+    in_progress_after_chunks: int | None = None
+    """3.x families: after this many audio chunks of `text`, an early
+    `turnComplete{interactionStatus: "IN_PROGRESS"}` (e.g. 3.8 Extended
+    Thinking after a filler), then the rest (3.2)."""
+    in_progress_pause: float = 0.0
+    """Seconds between that IN_PROGRESS turnComplete and the rest."""
+    grounding: Grounding | Mapping[str, Any] | None = None
+    """Google Search grounding sent as `serverContent.groundingMetadata`
+    during `text` (a mapping: that object verbatim); needs googleSearch in the
+    session's tools (3.2)."""
     trailing_transcript: bool = True
     """Send the last outputTranscription fragment after turnComplete."""
     transcript_lag: float | None = None
@@ -255,6 +352,8 @@ type Responder = Callable[[UserTurn], Reply | Awaitable[Reply] | None]
 class Turn:
     """One entry of a session's conversation history."""
 
-    role: Literal["user", "model"]
+    role: Literal["user", "model", "tool"]
+    """"tool": the result of a NON_BLOCKING call (its `response` as JSON), in
+    the history when it arrives, whatever its scheduling."""
     text: str
     interrupted: bool = False

@@ -70,6 +70,21 @@ class FakeLiveServer:
     * `resumption_update_interval`: periodic sessionResumptionUpdate, not
       resumable (no handle) while the model generates or a tool call is
       pending (3.6, 3.10); `expire_handles()` invalidates issued handles.
+
+    Each model follows its family's contract (families.py: `FAMILIES`,
+    `RULES`; 2.1, 7): setup rejections (`Connection.rejected_field`),
+    interactionStatus on every 3.x turnComplete (3.2), NON_BLOCKING function
+    calls by default on 3.8 (2.4, 7.1), contextUpdate applied (2.5). Options:
+
+    * `merge_server_content` (None: the family's default, on for 3.x, off for
+      2.5): one serverContent per audio chunk with its outputTranscription,
+      the last one also carrying generationComplete and turnComplete (3, 8.1);
+    * `strict_families` (False): also close on the family rules the
+      reference does not state as rejections (`stated=False` in
+      families.RULES: thinkingLevel on 2.5, thinkingBudget on 3.1 and 3.8
+      Extended Thinking, thinkingLevel MINIMAL and BLOCKING declarations on
+      Extended Thinking, contextUpdate on 2.5); by default they are accepted
+      and listed in `Connection.unverified_fields`.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -127,6 +142,12 @@ class FakeLiveServer:
         sessionResumption): a new handle, or `{"resumable": false}` without a
         handle while a reply plays (then also one at the start of each reply).
         None: only after setupComplete and after each turn."""
+        self.merge_server_content: bool | None = None
+        """Several fields per serverContent (audio part, outputTranscription,
+        generationComplete, turnComplete); None: the model family's default
+        (3.x on, 2.5 off; live-api.md 3, 8.1)."""
+        self.strict_families = False
+        """Close 1007 on the `stated=False` family rules too (families.RULES)."""
         self.developer_models: set[str] = set(DEVELOPER_MODELS)
         self.vertex_models: set[str] = set(VERTEX_MODELS)
         self.vertex_locations: set[str] = set(VERTEX_LOCATIONS)
