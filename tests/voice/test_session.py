@@ -32,7 +32,15 @@ from custom_components.gemini_live.voice import (
     turn as turn_module,
 )
 from custom_components.gemini_live.voice.manager import SessionSetup, VoiceManager
-from tests.fake_live import FakeLiveServer, Reply, ToolCall, chunks, silence, speech
+from tests.fake_live import (
+    FakeLiveServer,
+    GoAway,
+    Reply,
+    ToolCall,
+    chunks,
+    silence,
+    speech,
+)
 
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 CONFIG = LiveConfig(model=MODEL, activity_detection=ActivityDetection(disabled=True))
@@ -179,3 +187,80 @@ async def test_respond_after_the_reply_is_ignored(
     assert session.turn is not None
     await session.turn.respond([FunctionResponse(id="x", name="y", response={})])
     assert fake_live.connections[0].tool_responses == []
+
+
+async def test_new_turn_after_an_unanswered_premature_turn_complete(
+    fake_live: FakeLiveServer,
+    manager: VoiceManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A premature turnComplete and no answer: the next request gets its own.
+
+    The old generation already sent its turnComplete, so nothing of the new
+    reply is taken for the old turn's.
+    """
+    monkeypatch.setattr(turn_module, "SILENT_REPLY_TIMEOUT", 5.0)
+    fake_live.queue_reply(
+        Reply(
+            text="",
+            tool_calls=[ToolCall(name="lamp")],
+            premature_turn_complete="after_tool_response",
+            then=Reply(stall=True),
+        ),
+        Reply(text="The hall light is on."),
+    )
+    await manager.transcribe("conv", _microphone("switch the lamp"), _setup)
+    first = manager.claim_voice_turn("conv")
+    assert first is not None
+    event = await first.next_event()
+    assert isinstance(event, LiveToolCall)
+    (call,) = event.calls
+    await first.respond(
+        [FunctionResponse(id=call.id, name=call.name, response={"output": {}})]
+    )
+    connection = fake_live.connections[0]
+    await connection.wait_for(
+        lambda: any(
+            "turnComplete" in m.get("serverContent", {}) for m in connection.sent
+        )
+    )
+
+    async with asyncio.timeout(3):
+        answer = await _answer(manager, "is the hall light on")
+
+    assert answer == "The hall light is on."
+    assert first.finished
+
+
+async def test_go_away_deadline_in_the_middle_of_a_reply(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """The goAway deadline passes mid-reply: the turn ends with what was said.
+
+    The client leaves the connection at its deadline and resumes; the cut
+    reply ends at once (it will not continue on the new connection) instead
+    of waiting for a turnComplete that never comes, and the conversation
+    goes on on the resumed connection.
+    """
+    fake_live.realtime_factor = 1.0
+    fake_live.queue_reply(
+        Reply(
+            text="A very long story about the weather in the mountains today.",
+            go_away=GoAway(after_chunks=2, time_left=0.4),
+        ),
+        Reply(text="Still here."),
+    )
+    await manager.transcribe("conv", _microphone("tell me a story"), _setup)
+    first = manager.claim_voice_turn("conv")
+    assert first is not None
+
+    async with asyncio.timeout(3):
+        await first.wait_done()
+
+    assert first.error is None
+    assert first.output_transcript
+    assert first.output_transcript != (
+        "A very long story about the weather in the mountains today."
+    )
+    assert await _answer(manager, "are you there") == "Still here."
+    assert fake_live.connections[-1].resumed

@@ -233,3 +233,101 @@ async def test_unread_audio_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     turn.release_audio()
     assert turn._audio_unread == 0
     assert not turn.claim_audio()
+
+
+async def test_lagging_transcript_fragments_keep_the_tail_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each trailing fragment restarts the tail, up to TRANSCRIPT_TAIL_MAX."""
+    monkeypatch.setattr(turn_module, "TRANSCRIPT_TAIL", 0.1)
+    monkeypatch.setattr(turn_module, "TRANSCRIPT_TAIL_MAX", 1.0)
+    turn = _turn()
+    turn.add_audio(b"\x01\x00")
+    turn.add_output("Which light")
+    turn.turn_complete()
+    for fragment in (" do you", " mean, the kitchen", " or the hall?"):
+        await asyncio.sleep(0.07)
+        turn.add_output(fragment)
+    assert not turn.finished
+    await turn.wait_done()
+    assert turn.output_transcript == "Which light do you mean, the kitchen or the hall?"
+
+
+async def test_audio_without_transcript_waits_for_the_transcript(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Audio came but no words yet: the tail waits up to TRANSCRIPT_TAIL_MAX."""
+    monkeypatch.setattr(turn_module, "TRANSCRIPT_TAIL_MAX", 1.0)
+    turn = _turn()
+    turn.add_audio(b"\x01\x00")
+    turn.turn_complete()
+    await asyncio.sleep(0.3)  # longer than TRANSCRIPT_TAIL
+    assert not turn.finished
+    turn.add_output("Done.")
+    await turn.wait_done()
+    assert turn.output_transcript == "Done."
+
+
+async def test_transcript_tail_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No transcript ever: the turn is DONE TRANSCRIPT_TAIL_MAX after its end."""
+    monkeypatch.setattr(turn_module, "TRANSCRIPT_TAIL_MAX", 0.2)
+    turn = _turn()
+    turn.add_audio(b"\x01\x00")
+    turn.turn_complete()
+    async with asyncio.timeout(1):
+        await turn.wait_done()
+
+
+async def test_in_progress_then_silence_is_bounded() -> None:
+    """IN_PROGRESS and then nothing: the reply ends within SILENT_REPLY_TIMEOUT."""
+    turn = _turn()
+    turn.add_audio(b"\x01\x00")
+    turn.add_output("Let me think.")
+    turn.turn_complete("IN_PROGRESS")
+    assert not turn.reply_complete
+    async with asyncio.timeout(1):
+        await turn.wait_done()
+    assert turn.error is None
+    assert turn.output_transcript == "Let me think."
+
+
+@pytest.mark.parametrize(
+    ("reason", "waiting"),
+    [("RESPONSE_REJECTED", False), ("NEED_MORE_INPUT", False), (None, True)],
+)
+async def test_final_turn_complete_without_answer_ends_at_once(
+    reason: str | None, waiting: bool
+) -> None:
+    """A turnCompleteReason or waitingForInput says no answer comes: no wait."""
+    turn = _turn()
+    turn.turn_complete(reason=reason, waiting_for_input=waiting)
+    assert turn.reply_complete
+    async with asyncio.timeout(0.2):
+        assert await turn.wait_input_transcript() == ""
+
+
+async def test_stray_interruption_is_forgotten_at_the_first_output() -> None:
+    """An earlier generation's interrupted without its turnComplete: this
+    turn's own turnComplete still ends it."""
+    turn = _turn()
+    turn.interrupt()
+    turn.add_audio(b"\x01\x00")
+    turn.add_output("Hello.")
+    turn.turn_complete()
+    assert turn.reply_complete
+    await turn.wait_done()  # the transcript tail is bounded
+
+
+async def test_generation_open_until_its_turn_complete() -> None:
+    """A turn whose generation sent turnComplete has nothing left to drain."""
+    responses = Responses()
+    turn = _turn(responses)
+    assert not turn.generation_open
+    turn.add_tool_call(ToolCall((CALL,)))
+    assert turn.generation_open
+    await turn.respond([RESULT])
+    turn.turn_complete()  # premature: the answer may never come
+    assert not turn.generation_open
+    assert not turn.reply_complete
+    turn.add_output("Done.")
+    assert turn.generation_open

@@ -118,6 +118,17 @@ class SessionResumptionUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Resumed:
+    """The session moved to a resumed connection after a goAway (client event).
+
+    ``reply_cut``: the old connection was left at its deadline while the model
+    still owed a reply; that reply will not continue on the new connection.
+    """
+
+    reply_cut: bool
+
+
+@dataclass(frozen=True, slots=True)
 class UsageMetadata:
     """Token counts reported by the server."""
 
@@ -141,6 +152,7 @@ type LiveEvent = (
     | ToolCallCancellation
     | GoAway
     | SessionResumptionUpdate
+    | Resumed
     | UsageMetadata
 )
 

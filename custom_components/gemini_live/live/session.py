@@ -24,6 +24,7 @@ from .errors import (
 from .events import (
     GoAway,
     LiveEvent,
+    Resumed,
     SessionResumptionUpdate,
     SetupComplete,
     ToolCall,
@@ -198,8 +199,9 @@ class LiveSession:
     ``receive()`` reads the socket in the caller's task. On ``goAway`` it yields
     the ``GoAway`` and keeps reading (and sending on) the connection until
     rotating is due (see ``Rotation``): then it closes the connection and opens
-    one resumed from the newest resumable handle, while sends wait, and goes
-    on reading there. Without a handle (or with resumption off) it closes and
+    one resumed from the newest resumable handle, while sends wait, yields
+    ``Resumed`` and goes on reading there. Without a handle (or with
+    resumption off) it closes and
     raises ``LiveConnectionError`` instead; a refused resumption raises
     ``LiveResumptionError``.
     """
@@ -413,12 +415,12 @@ class LiveSession:
             raise LiveConnectionError(
                 f"The Live connection ended after goAway and cannot be resumed ({why})"
             )
-        return await self._resume(handle)
+        return await self._resume(handle, reply_cut=late and not self._rotation.idle)
 
-    async def _resume(self, handle: str) -> bool:
+    async def _resume(self, handle: str, *, reply_cut: bool) -> bool:
         """Swap to a connection resumed from ``handle``; False if closed meanwhile."""
         async with self._send_lock:
-            self._swap = asyncio.create_task(self._reconnect(handle))
+            self._swap = asyncio.create_task(self._reconnect(handle, reply_cut))
             try:
                 await self._swap
             except asyncio.CancelledError:
@@ -434,7 +436,7 @@ class LiveSession:
                 self._swap = None
         return True
 
-    async def _reconnect(self, handle: str) -> None:
+    async def _reconnect(self, handle: str, reply_cut: bool) -> None:
         """Close the current socket, then open and install a resumed one.
 
         The server refuses to resume while the old socket is open (1011). Runs
@@ -447,3 +449,4 @@ class LiveSession:
         self._session_id = connection.setup.session_id
         self._rotation = Rotation(resumption=self._resumption)
         self._queue(connection.pending)
+        self._pending.append(Resumed(reply_cut=reply_cut))

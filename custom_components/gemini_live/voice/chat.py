@@ -62,6 +62,7 @@ async def async_handle_message(
     added_from = len(chat_log.content)
     extra_prompt = chat_log.extra_system_prompt
     turn = manager.claim_voice_turn(conversation_id)
+    reply: _Reply | None = None
     try:
         if turn is None:
             turn = await manager.start_text_turn(
@@ -74,7 +75,17 @@ async def async_handle_message(
             agent_id, reply.deltas()
         ):
             pass
+        _tidy(chat_log, added_from, reply.trigger_id, turn, agent_id, failed=False)
     except LiveError as err:
+        if reply is not None:
+            _tidy(
+                chat_log,
+                added_from,
+                reply.trigger_id,
+                reply.turn,
+                agent_id,
+                failed=True,
+            )
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="live_error",
@@ -87,7 +98,6 @@ async def async_handle_message(
     finally:
         if turn is not None:
             manager.release_turn(turn)
-    _tidy(chat_log, added_from, reply.trigger_id, turn, agent_id)
     return conversation.async_get_result_from_chat_log(user_input, chat_log)
 
 
@@ -165,12 +175,15 @@ def _tidy(
     trigger_id: str | None,
     turn: LiveTurn,
     agent_id: str,
+    *,
+    failed: bool,
 ) -> None:
     """Leave the chat log as the user experienced the turn.
 
     The audio trigger and its blank text go; the user's message becomes the
     whole input transcript when it arrived after the STT result; a reply
-    without any words still ends with an (empty) assistant message.
+    without any words still ends with an (empty) assistant message, unless
+    it `failed` (the error is the answer).
     """
     content = chat_log.content
     tidied: list[conversation.Content] = []
@@ -192,7 +205,7 @@ def _tidy(
         and len(heard) > len(user.content)
     ):
         content[start - 1] = replace(user, content=heard)
-    if not isinstance(content[-1], conversation.AssistantContent):
+    if not failed and not isinstance(content[-1], conversation.AssistantContent):
         chat_log.async_add_assistant_content_without_tools(
             conversation.AssistantContent(agent_id=agent_id, content=None)
         )

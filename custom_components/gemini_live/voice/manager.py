@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+import contextlib
 import contextvars
 from dataclasses import dataclass, replace
 import logging
 from typing import Any
 
-from ..live import HistoryTurn, LiveClient, LiveConfig
+from ..live import HistoryTurn, LiveClient, LiveConfig, LiveConnectionError
 from .session import Spawn, VoiceSession
 from .turn import LiveTurn
 
@@ -45,6 +46,8 @@ AUDIO_CLAIM_TIMEOUT = 5.0
 """Seconds after the agent returned within which TTS must claim the audio."""
 PREPARED_TIMEOUT = 60.0
 """Seconds an `expect_agent()` note waits for the run's speech."""
+TURN_QUEUE_TIMEOUT = 30.0
+"""Longest wait of a typed request for the conversation's unfinished turn."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +86,7 @@ class VoiceManager:
         self._unkeyed: set[VoiceSession] = set()
         self._timers: dict[LiveTurn, asyncio.TimerHandle] = {}
         self._agent_expected: dict[str, float] = {}
+        self._closed = False
 
     def expect_agent(self, conversation_id: str) -> None:
         """Note that this conversation's next run reaches the agent."""
@@ -151,8 +155,20 @@ class VoiceManager:
         """Send typed input in the conversation's session (opened if needed).
 
         An `extra_prompt` the session does not know yet goes with the text.
+        Requests of one conversation take turns: this one waits (at most
+        `TURN_QUEUE_TIMEOUT`) for the reply another agent call is reading.
         """
         session = await self._session(conversation_id, setup)
+        while (current := session.turn) is not None and current.agent_claimed:
+            if current.finished:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TURN_QUEUE_TIMEOUT):
+                    await current.wait_done()
+            if session.closed:
+                session = await self._session(conversation_id, setup)
+            elif session.turn is current:
+                break
         if extra_prompt and extra_prompt not in session.extra_prompts:
             session.extra_prompts.add(extra_prompt)
             text = f"{extra_prompt}\n\n{text}"
@@ -248,7 +264,8 @@ class VoiceManager:
         return turn
 
     async def async_close(self) -> None:
-        """Close every session and cancel every timer."""
+        """Close every session and cancel every timer; later timers do nothing."""
+        self._closed = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -272,6 +289,9 @@ class VoiceManager:
         try:
             session = await self._open(conversation_id, await setup())
         except BaseException as err:
+            if isinstance(err, asyncio.CancelledError):
+                # Only the opener was cancelled: its waiters get an error.
+                err = LiveConnectionError("Opening the Live session was cancelled")
             future.set_exception(err)
             future.exception()  # retrieved: waiters get it too
             raise
@@ -329,6 +349,8 @@ class VoiceManager:
             del self._timers[turn]
             action()
 
+        if self._closed:
+            return
         self._cancel_timer(turn)
         self._timers[turn] = asyncio.get_running_loop().call_later(delay, expire)
 

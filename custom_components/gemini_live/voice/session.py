@@ -33,12 +33,13 @@ from ..live import (
     LiveSession,
     LiveTimeoutError,
     OutputTranscription,
+    Resumed,
     ToolCall,
     ToolCallCancellation,
     TurnComplete,
     UsageMetadata,
 )
-from .turn import LiveTurn, Phase
+from .turn import LiveTurn
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class VoiceSession:
     def new_turn(self, *, voice: bool) -> LiveTurn:
         """Start a turn; a previous reply still streaming is cut off."""
         if (previous := self.turn) is not None:
-            if previous.phase in (Phase.REPLYING, Phase.TOOLS):
+            if previous.generation_open:
                 self._draining = previous  # its generation's events follow
             previous.finish()
         self._cancel_timer(self._idle)
@@ -196,7 +197,15 @@ class VoiceSession:
                 if turn is self._draining:
                     self._draining = None
                 else:
-                    turn.turn_complete(event.interaction_status)
+                    turn.turn_complete(
+                        event.interaction_status,
+                        reason=event.reason,
+                        waiting_for_input=event.waiting_for_input,
+                    )
+            case Resumed(reply_cut=True):
+                self._draining = None
+                if self.turn is not None:
+                    self.turn.end_reply()
             case UsageMetadata():
                 turn.set_usage(
                     {

@@ -18,15 +18,19 @@ The turn is a state machine of the service's signals (`Phase`):
   output since the turn started or since the last tool response (2.5
   native-audio models send such a premature `turnComplete` around tool
   calls), does not. The answer is awaited for up to `SILENT_REPLY_TIMEOUT`.
-  With `interactionStatus: IN_PROGRESS` (3.8 Extended Thinking) more output
-  follows, so it does not end the reply either.
+  With `interactionStatus: IN_PROGRESS` (3.x models) more output follows, so
+  it does not end the reply either (again bounded by `SILENT_REPLY_TIMEOUT`).
+  A `turnComplete` with a `turnCompleteReason` (a rejected or malformed
+  answer) or `waitingForInput` is final: the model will say nothing more.
 - `interrupted` cuts the reply (unread audio is dropped) and the
   `turnComplete` that follows ends it. An `interrupted` before any output of
   this turn belongs to an earlier generation: it and its `turnComplete` are
-  ignored.
-- At COMPLETE the audio ends. The output transcript trails its audio and has
-  no reliable end signal (`finished` is rarely set), so the turn becomes DONE
-  at a `finished` fragment or at most `TRANSCRIPT_TAIL` seconds later.
+  ignored (the first output of this turn clears that).
+- At COMPLETE the audio ends. The output transcript trails its audio by up
+  to a second and has no reliable end signal (`finished` is rarely set), so
+  the turn becomes DONE at a `finished` fragment, `TRANSCRIPT_TAIL` seconds
+  after the latest fragment, or at the latest `TRANSCRIPT_TAIL_MAX` seconds
+  after the reply's end (also when audio came but no transcript yet).
 - Input transcription is independent of the reply and may lag it; the
   transcript is final at a `finished` fragment or once the reply is DONE.
 
@@ -59,6 +63,8 @@ AUDIO_RATE = 24000
 MAX_AUDIO_SECONDS = 300
 """Bound of the unread reply audio of one turn, in seconds."""
 TRANSCRIPT_TAIL = 1.0
+"""Quiet time after the latest output transcript fragment that ends it."""
+TRANSCRIPT_TAIL_MAX = 3.0
 """Longest wait after the reply's end for its trailing output transcript."""
 SILENT_REPLY_TIMEOUT = 10.0
 """Longest wait for the answer after a turnComplete that completed nothing."""
@@ -157,6 +163,9 @@ class LiveTurn:
         self._output_seen = False
         """Model output (audio, transcript, tool call) since the last request."""
         self._stale_completion = False
+        self._generation_open = False
+        """The model generates: its turnComplete has not come yet."""
+        self._complete_at = 0.0
         self._events: _Feed[ReplyEvent] = _Feed()
         self._audio: _Feed[bytes] = _Feed()
         self._audio_unread = 0
@@ -189,6 +198,11 @@ class LiveTurn:
     def output_transcript(self) -> str:
         """The model's words spoken so far."""
         return "".join(self._output).strip()
+
+    @property
+    def generation_open(self) -> bool:
+        """Whether the model's generation for this turn awaits its turnComplete."""
+        return self._generation_open and not self.reply_complete
 
     @property
     def tool_calls_pending(self) -> bool:
@@ -255,6 +269,7 @@ class LiveTurn:
         if self.reply_complete or not live:
             return
         self._output_seen = False  # the model owes an answer to the results
+        self._generation_open = True
         if not self._pending_calls:
             self._set_phase(Phase.REPLYING)
         await self._send_tool_response(live)
@@ -325,6 +340,8 @@ class LiveTurn:
                 self._model_output()
         elif finished:
             self._finish()
+        elif text:
+            self._arm_transcript_tail()
 
     def add_audio(self, pcm: bytes) -> None:
         """Add a chunk of reply audio (24 kHz PCM16 mono)."""
@@ -373,25 +390,38 @@ class LiveTurn:
         self.interrupted = True
         self._drop_audio()
 
-    def turn_complete(self, interaction_status: str | None = None) -> None:
+    def turn_complete(
+        self,
+        interaction_status: str | None = None,
+        *,
+        reason: str | None = None,
+        waiting_for_input: bool = False,
+    ) -> None:
         """Handle `turnComplete` (see the module docstring)."""
         if self.reply_complete:
             return
         if self._stale_completion:
             self._stale_completion = False
             return
+        if interaction_status == IN_PROGRESS:
+            if not self._pending_calls:
+                self._arm(SILENT_REPLY_TIMEOUT, self._complete)
+            return
+        self._generation_open = False
         if self.interrupted:
             self._complete()
-        elif (
-            interaction_status == IN_PROGRESS
-            or self._pending_calls
-            or self.phase is Phase.LISTENING
-        ):
+        elif self._pending_calls or self.phase is Phase.LISTENING:
             return
-        elif self._output_seen:
+        elif self._output_seen or waiting_for_input or _final(reason):
             self._complete()
         else:  # nothing answered yet: premature; the answer is awaited, bounded
             self._arm(SILENT_REPLY_TIMEOUT, self._complete)
+
+    def end_reply(self) -> None:
+        """End the reply with what came (its connection was left mid-reply)."""
+        if not self.reply_complete and self.phase is not Phase.LISTENING:
+            self._generation_open = False
+            self._complete()
 
     def finish(self, error: LiveError | None = None) -> None:
         """End the turn now: readers get the rest, then the end (or `error`)."""
@@ -403,6 +433,8 @@ class LiveTurn:
     # ------------------------------------------------------------ internals
 
     def _model_output(self) -> None:
+        self._stale_completion = False
+        self._generation_open = True
         if not self._output_seen:
             self._output_seen = True
             self._input_changed.set()  # the input transcript may settle now
@@ -414,7 +446,15 @@ class LiveTurn:
         """End the reply's audio; its transcript may still trail."""
         self._set_phase(Phase.COMPLETE)
         self._audio.end()
-        self._arm(TRANSCRIPT_TAIL, self._finish)
+        self._complete_at = self._loop.time()
+        self._arm_transcript_tail()
+
+    def _arm_transcript_tail(self) -> None:
+        """Finish after a quiet `TRANSCRIPT_TAIL`, within `TRANSCRIPT_TAIL_MAX`."""
+        left = self._complete_at + TRANSCRIPT_TAIL_MAX - self._loop.time()
+        if self._output or not self.has_audio:
+            left = min(left, TRANSCRIPT_TAIL)
+        self._arm(max(left, 0.0), self._finish)
 
     def _finish(self) -> None:
         self._cancel_timer()
@@ -442,3 +482,8 @@ class LiveTurn:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _final(reason: str | None) -> bool:
+    """Whether a turnCompleteReason says the model will not answer."""
+    return reason not in (None, "TURN_COMPLETE_REASON_UNSPECIFIED")
