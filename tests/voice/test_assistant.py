@@ -29,11 +29,20 @@ import pytest
 
 from custom_components.gemini_live import stt as stt_module
 from custom_components.gemini_live.const import CONF_IDLE_TIMEOUT, RECOMMENDED_OPTIONS
-from tests.fake_live import GoAway, Reply, ToolCall, UserTurn, chunks, silence, speech
+from tests.fake_live import (
+    Close,
+    GoAway,
+    Reply,
+    ToolCall,
+    UserTurn,
+    chunks,
+    silence,
+    speech,
+)
 
 from .conftest import Voice
 from .satellite import Satellite, async_setup_satellite
-from .test_pipeline import _kitchen_light
+from .test_pipeline import LIGHT, _kitchen_light
 
 LONG_ANSWER = (
     "It is sunny and warm today, with a light breeze from the west and a high"
@@ -192,6 +201,10 @@ async def test_one_session_for_concurrent_first_requests(voice: Voice) -> None:
     assert len(sessions) == 1
     assert [t.text for t in sessions[0].turns] == ["first", "second"]
     assert {r.conversation_id for r in results} == {"new-conversation"}
+    assert [r.response.speech["plain"]["speech"] for r in results] == [
+        "You said first.",
+        "You said second.",
+    ]
 
 
 async def test_tts_speak_is_cached(voice: Voice, tmp_path: Path) -> None:
@@ -325,6 +338,65 @@ async def test_transcript_lagging_the_audio_is_kept(voice: Voice) -> None:
 
     assert run.speech == LONG_ANSWER
     assert voice.chat_log(run.conversation_id)[-1].content == LONG_ANSWER
+
+
+async def test_transcript_lagging_more_than_a_second_is_kept(voice: Voice) -> None:
+    """Fragments 1.5 s behind their audio: the question mark still arrives.
+
+    The follow-up question's last words come after the reply's end; the
+    transcript tail waits for them, so the microphone reopens.
+    """
+    question = "Which light do you mean, the kitchen or the hall?"
+    voice.server.output_transcript_lag = 1.5
+    voice.server.queue_reply(Reply(text=question))
+
+    run = await voice.run("turn on the light")
+
+    assert run.speech == question
+    assert _data(run.events, PipelineEventType.INTENT_END)[0]["intent_output"][
+        "continue_conversation"
+    ]
+
+
+async def test_failure_after_a_tool_call_leaves_a_clean_chat_log(
+    voice: Voice,
+) -> None:
+    """The connection fails after a tool ran: the chat log shows the tool call
+    and its result, nothing of the audio trigger; the next request works."""
+    await _kitchen_light(voice.hass)
+    voice.server.queue_reply(
+        Reply(
+            text="",
+            tool_calls=[
+                ToolCall(name="intent__HassTurnOn", args={"name": "Kitchen light"})
+            ],
+            then=Reply(text="The kitchen light is on.", close=Close.internal()),
+        ),
+        Reply(text="Yes, it is on."),
+    )
+
+    run = await voice.run("turn on the kitchen light")
+
+    light = voice.hass.states.get(LIGHT)
+    assert light is not None
+    assert light.state == "on"
+    assert run.speech == "Gemini Live could not answer: Internal error encountered."
+    log = voice.chat_log(run.conversation_id)
+    assert [type(item).__name__ for item in log] == [
+        "SystemContent",
+        "UserContent",
+        "AssistantContent",
+        "ToolResultContent",
+    ]
+    (call,) = log[2].tool_calls or ()
+    assert call.tool_name == "intent__HassTurnOn"
+    assert log[2].content is None
+    again = await voice.run(
+        "is it on", conversation_id=run.conversation_id, end_stage=tts_end()
+    )
+    assert again.speech == "Yes, it is on."
+    history = voice.server.connections[-1].history
+    assert all(turn.text.strip() for turn in history)
 
 
 async def test_answer_seconds_after_a_premature_turn_complete(voice: Voice) -> None:

@@ -21,6 +21,7 @@ from custom_components.gemini_live.live import (
     FunctionResponse,
     LiveClient,
     LiveConfig,
+    LiveConnectionError,
     LiveEndpoint,
     LiveTimeoutError,
     Provider,
@@ -36,6 +37,7 @@ from tests.fake_live import (
     FakeLiveServer,
     GoAway,
     Reply,
+    Stall,
     ToolCall,
     chunks,
     silence,
@@ -264,3 +266,40 @@ async def test_go_away_deadline_in_the_middle_of_a_reply(
     )
     assert await _answer(manager, "are you there") == "Still here."
     assert fake_live.connections[-1].resumed
+
+
+async def test_cancelled_opening_fails_its_waiters_with_an_error(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """The request opening a session is cancelled: the other gets a LiveError.
+
+    It was not cancelled itself, so a CancelledError would be a lie.
+    """
+    fake_live.add_fault(Stall())
+    opener = asyncio.ensure_future(manager.start_text_turn("conv", "first", _setup))
+    await fake_live.wait_for_connection(0)
+    waiter = asyncio.ensure_future(manager.start_text_turn("conv", "second", _setup))
+    await asyncio.sleep(0.05)
+
+    opener.cancel()
+
+    with pytest.raises(LiveConnectionError):
+        async with asyncio.timeout(2):
+            await waiter
+    with pytest.raises(asyncio.CancelledError):
+        await opener
+
+
+async def test_no_timer_after_close(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """A turn released after the entry closed its sessions leaves no timer."""
+    fake_live.queue_reply(Reply(text="Hello."))
+    await manager.transcribe("conv", _microphone("hello"), _setup)
+    turn = manager.claim_voice_turn("conv")
+    assert turn is not None
+
+    await manager.async_close()
+    manager.release_turn(turn)
+
+    assert not manager._timers
