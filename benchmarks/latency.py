@@ -86,6 +86,7 @@ entry_options = voice_runs.entry_options
 custom_integrations = voice_runs.custom_integrations
 enable_event_loop_debug = voice_runs.enable_event_loop_debug
 hass_config_dir = voice_runs.hass_config_dir
+live_model = voice_runs.live_model
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 """Runs per row and mode."""

@@ -94,6 +94,7 @@ voice = voice_runs.voice
 custom_integrations = voice_runs.custom_integrations
 enable_event_loop_debug = voice_runs.enable_event_loop_debug
 hass_config_dir = voice_runs.hass_config_dir
+live_model = voice_runs.live_model
 
 TURNS = int(os.environ.get("SOAK_TURNS", "1000"))
 WINDOW = min(100, max(TURNS // 2, 1))

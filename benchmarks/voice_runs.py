@@ -31,6 +31,7 @@ import pytest
 
 from benchmarks.audio_formats import TARGETS, container_overhead, ha_convert_command
 from custom_components.gemini_live.audio import SampleFormat, wav_header
+from tests import conftest as root
 from tests.fake_live import FakeLiveServer, chunks, plugin, silence
 from tests.fake_live.speech import set_cache_dir
 from tests.voice import conftest as harness
@@ -47,6 +48,7 @@ __all__ = [
     "entry_options",
     "fake_live",
     "hass_config_dir",
+    "live_model",
     "open_connections",
     "percentiles",
     "ratio",
@@ -59,6 +61,7 @@ __all__ = [
 fake_live = plugin.fake_live
 voice = harness.voice
 entry_options = harness.entry_options
+live_model = root.live_model
 
 SPEECH_LEVEL = 300
 """Peak PCM16 amplitude counted as speech when finding the end of speech."""

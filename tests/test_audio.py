@@ -267,9 +267,12 @@ def test_pcm16_header_parsed_by_wave_module() -> None:
         assert wav.readframes(1 << 20) == pcm
 
 
-def test_float32_header_layout() -> None:
-    """IEEE float header: format tag 3, 32 bits, 18-byte fmt chunk, open sizes."""
-    header = wav_header(48000, SampleFormat.FLOAT32)
+@pytest.mark.parametrize(
+    ("sample_format", "width"), [(SampleFormat.FLOAT32, 4), (SampleFormat.FLOAT64, 8)]
+)
+def test_float_header_layout(sample_format: SampleFormat, width: int) -> None:
+    """IEEE float header: format tag 3, 32/64 bits, 18-byte fmt chunk, open sizes."""
+    header = wav_header(48000, sample_format)
     riff, riff_size, wave_id, fmt_id, fmt_size = struct.unpack("<4sI4s4sI", header[:20])
     assert (riff, riff_size, wave_id, fmt_id, fmt_size) == (
         b"RIFF",
@@ -278,17 +281,31 @@ def test_float32_header_layout() -> None:
         b"fmt ",
         18,
     )
-    assert struct.unpack("<HHIIHHH", header[20:38]) == (3, 1, 48000, 192000, 4, 32, 0)
+    assert struct.unpack("<HHIIHHH", header[20:38]) == (
+        3,
+        1,
+        48000,
+        48000 * width,
+        width,
+        8 * width,
+        0,
+    )
     assert header[38:] == b"data" + b"\xff\xff\xff\xff"
 
 
-def test_float32_wav_decoded_by_ffmpeg_while_open() -> None:
-    """Ffmpeg decodes the float32 stream before it ends, bit-exact."""
-    pcm = tone(440, 24000, seconds=1.0)
-    encoder = WavStreamEncoder(24000, 16000)
+@pytest.mark.parametrize(
+    ("sample_format", "raw", "rate"),
+    [(SampleFormat.FLOAT32, "f32le", 16000), (SampleFormat.FLOAT64, "f64le", 16000)],
+)
+def test_float_wav_decoded_by_ffmpeg_while_open(
+    sample_format: SampleFormat, raw: str, rate: int
+) -> None:
+    """Ffmpeg decodes the float stream before it ends, bit-exact."""
+    pcm = tone(440, 24000, seconds=0.5)  # in and out fit the pipes' buffers
+    encoder = WavStreamEncoder(24000, rate, sample_format)
     first = encoder.header() + encoder.encode(pcm)
     with subprocess.Popen(  # noqa: S603
-        [*FFMPEG_WAV_IN, "-f", "f32le", "pipe:1"],
+        [*FFMPEG_WAV_IN, "-f", raw, "pipe:1"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -307,4 +324,6 @@ def test_float32_wav_decoded_by_ffmpeg_while_open() -> None:
         decoded = early + ffmpeg.stdout.read()
         assert ffmpeg.wait() == 0
     assert decoded == first[len(encoder.header()) :] + tail
-    assert len(decoded) == 4 * 16000
+    assert (
+        len(decoded) == (4 if sample_format is SampleFormat.FLOAT32 else 8) * rate // 2
+    )

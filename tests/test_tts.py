@@ -121,7 +121,7 @@ def split(pcm: bytes) -> list[bytes]:
                 "preferred_sample_bytes": 2,
             },
             16000,
-            SampleFormat.FLOAT32,
+            SampleFormat.FLOAT64,
         ),
         (
             {
@@ -131,15 +131,15 @@ def split(pcm: bytes) -> list[bytes]:
                 "preferred_sample_bytes": 2,
             },
             48000,
-            SampleFormat.FLOAT32,
+            SampleFormat.FLOAT64,
         ),
         (
             {"preferred_format": "wav", "preferred_sample_rate": "22050"},
             22050,
-            SampleFormat.FLOAT32,
+            SampleFormat.FLOAT64,
         ),
-        ({"preferred_format": "mp3"}, 24000, SampleFormat.FLOAT32),
-        ({}, 24000, SampleFormat.FLOAT32),  # Home Assistant's default is mp3
+        ({"preferred_format": "mp3"}, 24000, SampleFormat.FLOAT64),
+        ({}, 24000, SampleFormat.FLOAT64),  # Home Assistant's default is mp3
     ],
 )
 async def test_conversion_is_byte_exact(

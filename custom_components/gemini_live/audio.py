@@ -48,6 +48,7 @@ class SampleFormat(StrEnum):
 
     PCM16 = "s16"
     FLOAT32 = "f32"
+    FLOAT64 = "f64"
 
 
 def pcm16_to_float32(pcm: bytes) -> FloatArray:
@@ -69,17 +70,23 @@ def float32_to_bytes(samples: FloatArray) -> bytes:
     return samples.astype("<f4", copy=False).tobytes()
 
 
+def float32_to_float64_bytes(samples: FloatArray) -> bytes:
+    """Pack float32 samples as little-endian IEEE float64 (WAV format tag 3)."""
+    return samples.astype("<f8").tobytes()
+
+
 def wav_header(
     sample_rate: int, sample_format: SampleFormat, channels: int = 1
 ) -> bytes:
     """Header of an open-ended WAV stream (RIFF and data sizes 0xFFFFFFFF).
 
     ffmpeg treats the maximum data size as "until end of input" and decodes
-    while the stream is still being written. Float32 uses the 18-byte fmt
+    while the stream is still being written. Float uses the 18-byte fmt
     chunk (cbSize 0) that non-PCM formats call for.
     """
-    if sample_format is SampleFormat.FLOAT32:
-        tag, width, extension = _WAVE_FORMAT_IEEE_FLOAT, 4, struct.pack("<H", 0)
+    if sample_format is not SampleFormat.PCM16:
+        width = 4 if sample_format is SampleFormat.FLOAT32 else 8
+        tag, extension = _WAVE_FORMAT_IEEE_FLOAT, struct.pack("<H", 0)
     else:
         tag, width, extension = _WAVE_FORMAT_PCM, 2, b""
     block_align = channels * width
@@ -271,4 +278,6 @@ class WavStreamEncoder:
     def _pack(self, samples: FloatArray) -> bytes:
         if self.sample_format is SampleFormat.FLOAT32:
             return float32_to_bytes(samples)
+        if self.sample_format is SampleFormat.FLOAT64:
+            return float32_to_float64_bytes(samples)
         return float32_to_pcm16(samples)

@@ -11,10 +11,12 @@ session of its own (`VoiceManager.speak`).
 Output format. Home Assistant runs ffmpeg on the result whenever a preferred
 format other than WAV, or any preferred sample rate, channel count, sample
 width or bitrate is set. ffmpeg's WAV reader probes ~64 KiB ahead on 16-bit
-PCM (over a second of 24 kHz audio) but not on IEEE float, so in that case the
-entity serves float32 WAV, already resampled (anti-aliased, in-process) to the
-preferred rate, and ffmpeg only converts the sample format. Otherwise nothing
-converts the stream, and it is plain 24 kHz PCM16 WAV that any player takes.
+PCM (over a second of 24 kHz audio) but not on IEEE float, and it decodes
+4096-byte packets, so in that case the entity serves float64 WAV, already
+resampled (anti-aliased, in-process) to the preferred rate: a 40 ms chunk of
+reply audio then fills a packet by itself (float32 at 16 kHz would wait for
+the next chunk), and ffmpeg only converts the sample format. Otherwise nothing converts the stream, and it is plain 24 kHz PCM16 WAV
+that any player takes.
 
 Voice. The `voice` option is accepted (pipelines send one) but the audio
 keeps the entry's voice: a pipeline reply was spoken before TTS starts, and
@@ -191,7 +193,7 @@ def _encoder(options: Mapping[str, Any]) -> WavStreamEncoder:
     if not converted:
         return WavStreamEncoder(AUDIO_RATE, AUDIO_RATE, SampleFormat.PCM16)
     rate = int(options.get(ATTR_PREFERRED_SAMPLE_RATE) or AUDIO_RATE)
-    return WavStreamEncoder(AUDIO_RATE, rate, SampleFormat.FLOAT32)
+    return WavStreamEncoder(AUDIO_RATE, rate, SampleFormat.FLOAT64)
 
 
 async def _keep_alive(

@@ -331,3 +331,24 @@ async def test_generation_open_until_its_turn_complete() -> None:
     assert not turn.reply_complete
     turn.add_output("Done.")
     assert turn.generation_open
+
+
+async def test_input_transcribed_after_the_turn_settles_before_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fragments in one burst after the input ended: final before any output.
+
+    The STT stage then ends before the model's first audio, so the TTS
+    stream (and its ffmpeg) starts before that audio.
+    """
+    monkeypatch.setattr(turn_module, "INPUT_SETTLE", 0.05)
+    turn = LiveTurn("conv", voice=True, send_tool_response=Responses())
+    turn.add_input(" turn on")  # while the user speaks: not yet final
+    turn.input_ended()
+    waiter = asyncio.ensure_future(turn.wait_input_transcript())
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    turn.add_input(" the kitchen light")
+    async with asyncio.timeout(0.3):
+        assert await waiter == "turn on the kitchen light"
+    assert not turn.reply_complete

@@ -71,6 +71,9 @@ SILENT_REPLY_TIMEOUT = 10.0
 INPUT_GRACE = 0.3
 """Once the model answers, the input transcript settles this long after its
 latest fragment (the rest, if any, is taken when the reply is done)."""
+INPUT_SETTLE = 0.1
+"""Fragments that came after the user's input ended settle this long after
+the latest one: the service transcribed the ended turn in one burst."""
 INPUT_TIMEOUT = 8.0
 """Longest wait for the input transcript after the user's input ended."""
 IN_PROGRESS = "IN_PROGRESS"
@@ -158,6 +161,7 @@ class LiveTurn:
         self._input: list[str] = []
         self._input_final = False
         self._input_at = 0.0
+        self._input_ended_at: float | None = None
         self._input_changed = asyncio.Event()
         self._output: list[str] = []
         self._output_seen = False
@@ -225,9 +229,10 @@ class LiveTurn:
     async def wait_input_transcript(self) -> str:
         """Return the user's words; call after the user's input ended.
 
-        Final at a `finished` fragment or when the reply is done; once the
-        model answers, `INPUT_GRACE` after the latest fragment; at most
-        `INPUT_TIMEOUT`. Raises the turn's LiveError.
+        Final at a `finished` fragment or when the reply is done;
+        `INPUT_SETTLE` after the latest fragment when fragments came after
+        the input ended; once the model answers, `INPUT_GRACE` after the
+        latest fragment; at most `INPUT_TIMEOUT`. Raises the turn's LiveError.
         """
         deadline = self._loop.time() + INPUT_TIMEOUT
         while True:
@@ -237,14 +242,22 @@ class LiveTurn:
             if self._input_final or self.finished or now >= deadline:
                 return self.input_transcript
             wait = deadline - now
-            if self._input and self._output_seen:
-                wait = min(wait, self._input_at + INPUT_GRACE - now)
+            if settle := self._input_settle():
+                wait = min(wait, self._input_at + settle - now)
                 if wait <= 0:
                     return self.input_transcript
             self._input_changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._input_changed.wait()
+
+    def _input_settle(self) -> float | None:
+        """Quiet time after the latest fragment that makes the input final."""
+        if not self._input:
+            return None
+        if self._input_ended_at is not None and self._input_at > self._input_ended_at:
+            return INPUT_SETTLE
+        return INPUT_GRACE if self._output_seen else None
 
     async def next_event(self) -> ReplyEvent | None:
         """Return the next reply event, None when the reply ended.
@@ -318,6 +331,7 @@ class LiveTurn:
         """Mark the user's input as sent completely: a reply is due."""
         if self.phase is Phase.LISTENING:
             self._set_phase(Phase.AWAITING)
+            self._input_ended_at = self._loop.time()
 
     def add_input(self, text: str, *, finished: bool = False) -> None:
         """Add a fragment of the user's transcript (they may come late)."""
