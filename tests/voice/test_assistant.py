@@ -361,8 +361,11 @@ async def test_transcript_lagging_more_than_a_second_is_kept(voice: Voice) -> No
 async def test_failure_after_a_tool_call_leaves_a_clean_chat_log(
     voice: Voice,
 ) -> None:
-    """The connection fails after a tool ran: the chat log shows the tool call
-    and its result, nothing of the audio trigger; the next request works."""
+    """The connection fails after a tool ran: the chat log stays clean.
+
+    It shows the tool call and its result, nothing of the audio trigger; the
+    next request works.
+    """
     await _kitchen_light(voice.hass)
     voice.server.queue_reply(
         Reply(

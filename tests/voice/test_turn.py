@@ -307,8 +307,10 @@ async def test_final_turn_complete_without_answer_ends_at_once(
 
 
 async def test_stray_interruption_is_forgotten_at_the_first_output() -> None:
-    """An earlier generation's interrupted without its turnComplete: this
-    turn's own turnComplete still ends it."""
+    """An earlier generation's interrupted without its turnComplete.
+
+    This turn's own turnComplete still ends it.
+    """
     turn = _turn()
     turn.interrupt()
     turn.add_audio(b"\x01\x00")
