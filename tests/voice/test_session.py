@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ import pytest_asyncio
 from custom_components.gemini_live.live import (
     ActivityDetection,
     ApiKeyCredentials,
+    FunctionDeclaration,
     FunctionResponse,
     LiveClient,
     LiveConfig,
@@ -303,3 +305,48 @@ async def test_no_timer_after_close(
     manager.release_turn(turn)
 
     assert not manager._timers
+
+
+async def test_blocking_call_cancelled_by_new_input_leaves_nothing_pending(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """3.8 cancels a pending BLOCKING call when the user speaks again.
+
+    The cut-off turn has no call pending, its late result is not sent, and
+    the new turn gets its own answer.
+    """
+    config = replace(
+        CONFIG,
+        model="gemini-3.8-live",
+        functions=(FunctionDeclaration(name="lamp"),),
+        non_blocking_tools=False,
+    )
+
+    async def setup() -> SessionSetup:
+        return SessionSetup(config=config)
+
+    fake_live.queue_reply(
+        Reply(text="", tool_calls=[ToolCall(name="lamp")], then=Reply(text="On.")),
+        Reply(text="Okay, never mind."),
+    )
+    await manager.transcribe("conv", _microphone("switch the lamp"), setup)
+    first = manager.claim_voice_turn("conv")
+    assert first is not None
+    event = await first.next_event()
+    assert isinstance(event, LiveToolCall)
+    (call,) = event.calls
+
+    await manager.transcribe("conv", _microphone("no wait"), setup)
+    second = manager.claim_voice_turn("conv")
+    assert second is not None
+    while await second.next_event() is not None:
+        pass
+    await first.respond(
+        [FunctionResponse(id=call.id, name=call.name, response={"output": {}})]
+    )
+
+    connection = fake_live.connections[0]
+    assert connection.cancelled_tool_calls == [call.id]
+    assert not first.tool_calls_pending
+    assert connection.tool_responses == []
+    assert second.output_transcript == "Okay, never mind."

@@ -120,6 +120,18 @@ def tool_behavior(config: LiveConfig, family: ModelFamily) -> ToolBehavior | Non
     return wanted
 
 
+def non_blocking_functions(config: LiveConfig) -> frozenset[str]:
+    """Return the names of the functions the model calls NON_BLOCKING.
+
+    The declared behavior, else the family's default (its first one).
+    """
+    family = model_family(config.model)
+    behavior = tool_behavior(config, family) or family.tool_behaviors[0]
+    if behavior is not ToolBehavior.NON_BLOCKING:
+        return frozenset()
+    return frozenset(function.name for function in config.functions)
+
+
 def _tools(config: LiveConfig, family: ModelFamily) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
     behavior = tool_behavior(config, family)

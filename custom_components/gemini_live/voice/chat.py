@@ -20,7 +20,7 @@ heard it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -30,13 +30,23 @@ from homeassistant.helpers import llm
 from homeassistant.util.ulid import ulid_now
 
 from ..const import DOMAIN, LOGGER
-from ..live import LiveError, OutputTranscription, ToolCall
+from ..live import (
+    FunctionCall,
+    FunctionResponse,
+    LiveError,
+    OutputTranscription,
+    ToolCall,
+)
 from .manager import SetupFactory, VoiceManager
-from .tools import ToolRunner, function_response, tool_input
+from .tools import IN_PROGRESS, ToolRunner, function_response, tool_input
 from .turn import LiveTurn, ReplyEvent
 
 AUDIO_TRIGGER: Final = "stream_live_audio"
 """Name of the external tool call that starts the pipeline's TTS stream."""
+SCHEDULING_WHEN_IDLE: Final = "WHEN_IDLE"
+"""A NON_BLOCKING result the model says once it finished what it says."""
+SCHEDULING_SILENT: Final = "SILENT"
+"""A NON_BLOCKING result the model only takes note of."""
 
 type DeltaDict = (
     conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
@@ -112,8 +122,11 @@ class _Reply:
         self.trigger_id = ulid_now() if stream_audio else None
 
     async def deltas(self) -> AsyncIterator[DeltaDict]:
-        """Yield the reply until the turn is done (raises its LiveError)."""
-        turn = self.turn
+        """Yield the reply until the turn is done (raises its LiveError).
+
+        Tools run while the reply goes on (the model talks on during a
+        NON_BLOCKING call); each call's result follows when it is there.
+        """
         if self.trigger_id is None:
             yield {"role": "assistant"}
         else:
@@ -123,36 +136,79 @@ class _Reply:
             )
             yield {"tool_calls": [trigger]}
         message_has_text = False
-        while (event := await self._next_event()) is not None:
-            match event:
-                case OutputTranscription(text=text):
-                    if text := text if message_has_text else text.lstrip():
-                        message_has_text = True
-                        yield {"content": text}
-                case ToolCall(calls=calls):
-                    calls = tuple(c for c in calls if not turn.is_cancelled(c.id))
-                    if not calls:
-                        continue
-                    inputs = [tool_input(call) for call in calls]
-                    yield {"tool_calls": inputs}
-                    results = await asyncio.gather(
-                        *(self.tools.run(tool) for tool in inputs)
-                    )
-                    await turn.respond(
-                        [
-                            function_response(call, result)
-                            for call, result in zip(calls, results, strict=True)
-                        ]
-                    )
-                    for tool, result in zip(inputs, results, strict=True):
-                        yield {
-                            "role": "tool_result",
-                            "tool_call_id": tool.id,
-                            "tool_name": tool.tool_name,
-                            "result": result,
-                        }
+        running: set[asyncio.Task[list[DeltaDict]]] = set()
+        event_task: asyncio.Task[ReplyEvent | None] | None = None
+        try:
+            while True:
+                if event_task is None:
+                    event_task = asyncio.ensure_future(self._next_event())
+                done, _ = await asyncio.wait(
+                    {event_task, *running}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in running & done:
+                    running.discard(task)
+                    for delta in task.result():
+                        yield delta
                     yield {"role": "assistant"}
                     message_has_text = False
+                if event_task not in done:
+                    continue
+                event, event_task = event_task.result(), None
+                match event:
+                    case None:
+                        break
+                    case OutputTranscription(text=text):
+                        if text := text if message_has_text else text.lstrip():
+                            message_has_text = True
+                            yield {"content": text}
+                    case ToolCall(calls=calls):
+                        calls = tuple(
+                            c for c in calls if not self.turn.is_cancelled(c.id)
+                        )
+                        if calls:
+                            inputs = [tool_input(call) for call in calls]
+                            yield {"tool_calls": inputs}
+                            running.add(asyncio.ensure_future(self._run(calls, inputs)))
+        finally:
+            if event_task is not None:
+                event_task.cancel()
+            for task in running:
+                task.cancel()
+
+    async def _run(
+        self, calls: Sequence[FunctionCall], inputs: Sequence[llm.ToolInput]
+    ) -> list[DeltaDict]:
+        """Run one tool call's functions, answer the model, return the results.
+
+        The results come as chat-log deltas. The model does not wait for
+        NON_BLOCKING calls: their tools run to the end, and a result it
+        should say comes WHEN_IDLE (after what it says meanwhile), one that
+        only reports a tool still running SILENT.
+        """
+        non_blocking = [call.name in self.turn.non_blocking for call in calls]
+        results = await asyncio.gather(
+            *(
+                self.tools.run(tool, bounded=not unwaited)
+                for tool, unwaited in zip(inputs, non_blocking, strict=True)
+            )
+        )
+        await self.turn.respond(
+            [
+                _scheduled(function_response(call, result), unwaited)
+                for call, result, unwaited in zip(
+                    calls, results, non_blocking, strict=True
+                )
+            ]
+        )
+        return [
+            {
+                "role": "tool_result",
+                "tool_call_id": tool.id,
+                "tool_name": tool.tool_name,
+                "result": result,
+            }
+            for tool, result in zip(inputs, results, strict=True)
+        ]
 
     async def _next_event(self) -> ReplyEvent | None:
         """Return the next reply event; after a failure mid-answer, None.
@@ -167,6 +223,17 @@ class _Reply:
                 raise
             LOGGER.warning("The Live reply ended early: %s", err)
             return None
+
+
+def _scheduled(response: FunctionResponse, non_blocking: bool) -> FunctionResponse:
+    """Give a NON_BLOCKING call's response the scheduling that fits it."""
+    if not non_blocking:
+        return response
+    still_running = response.response.get("output", {}).get("status") == IN_PROGRESS
+    return replace(
+        response,
+        scheduling=SCHEDULING_SILENT if still_running else SCHEDULING_WHEN_IDLE,
+    )
 
 
 def _tidy(

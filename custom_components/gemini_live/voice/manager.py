@@ -34,7 +34,13 @@ from dataclasses import dataclass, replace
 import logging
 from typing import Any
 
-from ..live import HistoryTurn, LiveClient, LiveConfig, LiveConnectionError
+from ..live import (
+    HistoryTurn,
+    LiveClient,
+    LiveConfig,
+    LiveConnectionError,
+    non_blocking_functions,
+)
 from .session import Spawn, VoiceSession
 from .turn import LiveTurn
 
@@ -319,6 +325,7 @@ class VoiceManager:
             spawn=self.spawn,
             on_close=self._forget,
             instructions=setup.config.system_instruction,
+            non_blocking=non_blocking_functions(setup.config),
         )
         if setup.extra_prompt:
             session.extra_prompts.add(setup.extra_prompt)

@@ -65,6 +65,7 @@ class VoiceSession:
         spawn: Spawn,
         on_close: Callable[[VoiceSession], None],
         instructions: str | None = None,
+        non_blocking: frozenset[str] = frozenset(),
     ) -> None:
         """Wrap an open Live session; call `start()` to begin reading."""
         self.conversation_id = conversation_id
@@ -73,6 +74,8 @@ class VoiceSession:
         self.instructions = instructions
         """The system instruction the session was set up with."""
         self.extra_prompts: set[str] = set()
+        self.non_blocking = non_blocking
+        """Functions the model calls NON_BLOCKING in this session."""
         """Extra system prompts the model has received."""
         self.turn: LiveTurn | None = None
         self.closed = False
@@ -105,7 +108,10 @@ class VoiceSession:
         self._cancel_timer(self._idle)
         self._cancel_timer(self._watchdog)
         turn = LiveTurn(
-            self.conversation_id, voice=voice, send_tool_response=self._respond
+            self.conversation_id,
+            voice=voice,
+            send_tool_response=self._respond,
+            non_blocking=self.non_blocking,
         )
         turn.add_done_callback(self._turn_done)
         self.turn = turn

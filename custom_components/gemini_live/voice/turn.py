@@ -21,7 +21,8 @@ The turn is a state machine of the service's signals (`Phase`):
   With `interactionStatus: IN_PROGRESS` (3.x models) more output follows, so
   it does not end the reply either (again bounded by `SILENT_REPLY_TIMEOUT`).
   A `turnComplete` with a `turnCompleteReason` (a rejected or malformed
-  answer) or `waitingForInput` is final: the model will say nothing more.
+  answer), `waitingForInput` or `interactionStatus: IDLE` is final: the
+  model will say nothing more (e.g. after a SILENT tool result).
 - `interrupted` cuts the reply (unread audio is dropped) and the
   `turnComplete` that follows ends it. An `interrupted` before any output of
   this turn belongs to an earlier generation: it and its `turnComplete` are
@@ -78,6 +79,8 @@ INPUT_TIMEOUT = 8.0
 """Longest wait for the input transcript after the user's input ended."""
 IN_PROGRESS = "IN_PROGRESS"
 """interactionStatus of a turnComplete after which more output follows."""
+IDLE = "IDLE"
+"""interactionStatus of a turnComplete that ends the interaction."""
 
 
 class Phase(Enum):
@@ -144,9 +147,12 @@ class LiveTurn:
         *,
         voice: bool,
         send_tool_response: SendToolResponse,
+        non_blocking: frozenset[str] = frozenset(),
     ) -> None:
         """Start an empty turn; `send_tool_response` answers the model."""
         self.conversation_id = conversation_id
+        self.non_blocking = non_blocking
+        """Functions the model calls NON_BLOCKING (it talks on meanwhile)."""
         self.voice = voice
         """Started by speech (the STT entity), not by text."""
         self.agent_claimed = not voice
@@ -275,10 +281,8 @@ class LiveTurn:
         await done.wait()
 
     async def respond(self, responses: Sequence[FunctionResponse]) -> None:
-        """Answer tool calls; responses to cancelled calls are not sent."""
-        for response in responses:
-            self._pending_calls.pop(response.id, None)
-        live = [r for r in responses if r.id not in self._cancelled]
+        """Answer pending tool calls (cancelled or answered ones are skipped)."""
+        live = [r for r in responses if self._pending_calls.pop(r.id, None)]
         if self.reply_complete or not live:
             return
         self._output_seen = False  # the model owes an answer to the results
@@ -426,7 +430,12 @@ class LiveTurn:
             self._complete()
         elif self._pending_calls or self.phase is Phase.LISTENING:
             return
-        elif self._output_seen or waiting_for_input or _final(reason):
+        elif (
+            self._output_seen
+            or waiting_for_input
+            or _final(reason)
+            or interaction_status == IDLE
+        ):
             self._complete()
         else:  # nothing answered yet: premature; the answer is awaited, bounded
             self._arm(SILENT_REPLY_TIMEOUT, self._complete)
