@@ -11,6 +11,7 @@ from custom_components.gemini_live.live import (
     FunctionCall,
     GenerationComplete,
     GoAway,
+    Grounding,
     InputTranscription,
     Interrupted,
     LiveAuthError,
@@ -24,6 +25,7 @@ from custom_components.gemini_live.live import (
     ToolCallCancellation,
     TurnComplete,
     UsageMetadata,
+    WebSource,
     parse_server_message,
 )
 from custom_components.gemini_live.live.events import decode_base64, parse_duration
@@ -337,3 +339,30 @@ def test_usage_thoughts_and_cached_tokens() -> None:
         UsageMetadata(10, 5, 22, thoughts_tokens=7, cached_tokens=4)
     ]
     assert parse({"usageMetadata": {}}) == [UsageMetadata(None, None, None)]
+
+
+def test_grounding_metadata() -> None:
+    """Search queries and web sources; malformed chunks are skipped."""
+    message = {
+        "serverContent": {
+            "groundingMetadata": {
+                "webSearchQueries": ["weather Paris", 3],
+                "groundingChunks": [
+                    {"web": {"uri": "https://a.example/", "title": "A"}},
+                    {"web": {"uri": "https://b.example/"}},
+                    {"retrievedContext": {}},
+                    "junk",
+                ],
+                "searchEntryPoint": {"renderedContent": "<div></div>"},
+            }
+        }
+    }
+    assert parse(message) == [
+        Grounding(
+            ("weather Paris",),
+            (
+                WebSource("https://a.example/", "A"),
+                WebSource("https://b.example/", "https://b.example/"),
+            ),
+        )
+    ]

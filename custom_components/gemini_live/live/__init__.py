@@ -37,6 +37,7 @@ from .events import (
     FunctionCall,
     GenerationComplete,
     GoAway,
+    Grounding,
     InputTranscription,
     Interrupted,
     LiveEvent,
@@ -49,6 +50,7 @@ from .events import (
     ToolCallCancellation,
     TurnComplete,
     UsageMetadata,
+    WebSource,
     parse_server_message,
 )
 from .messages import (
@@ -82,6 +84,7 @@ __all__ = [
     "FunctionResponse",
     "GenerationComplete",
     "GoAway",
+    "Grounding",
     "HistoryTurn",
     "InputTranscription",
     "Interrupted",
@@ -118,6 +121,7 @@ __all__ = [
     "ToolCallCancellation",
     "TurnComplete",
     "UsageMetadata",
+    "WebSource",
     "activity_end_message",
     "activity_start_message",
     "audio_message",

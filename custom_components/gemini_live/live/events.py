@@ -118,6 +118,22 @@ class SessionResumptionUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSource:
+    """A web page a grounded answer is based on."""
+
+    uri: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """Google Search results the model used (``groundingMetadata``)."""
+
+    queries: tuple[str, ...]
+    sources: tuple[WebSource, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Resumed:
     """The session moved to a resumed connection after a goAway (client event).
 
@@ -146,6 +162,7 @@ type LiveEvent = (
     | InputTranscription
     | OutputTranscription
     | GenerationComplete
+    | Grounding
     | TurnComplete
     | Interrupted
     | ToolCall
@@ -243,8 +260,27 @@ def _parts(content: Mapping[str, Any]) -> list[LiveEvent]:
     return events
 
 
+def _grounding(value: Mapping[str, Any]) -> Grounding:
+    queries = value.get("webSearchQueries")
+    chunks = value.get("groundingChunks")
+    sources = []
+    for chunk in chunks if isinstance(chunks, list) else ():
+        web = chunk.get("web") if isinstance(chunk, Mapping) else None
+        if isinstance(web, Mapping) and isinstance(uri := web.get("uri"), str):
+            title = web.get("title")
+            sources.append(WebSource(uri, title if isinstance(title, str) else uri))
+    return Grounding(
+        tuple(q for q in queries if isinstance(q, str))
+        if isinstance(queries, list)
+        else (),
+        tuple(sources),
+    )
+
+
 def _server_content(content: Mapping[str, Any]) -> list[LiveEvent]:
     events = _parts(content)
+    if isinstance(grounding := content.get("groundingMetadata"), Mapping):
+        events.append(_grounding(grounding))
     if (heard := _transcript(content.get("inputTranscription"))) is not None:
         events.append(InputTranscription(*heard))
     if (spoken := _transcript(content.get("outputTranscription"))) is not None:

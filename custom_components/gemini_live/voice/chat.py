@@ -27,12 +27,14 @@ from typing import Final
 from homeassistant.components import conversation
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import llm
+from homeassistant.util.json import JsonValueType
 from homeassistant.util.ulid import ulid_now
 
 from ..const import DOMAIN, LOGGER
 from ..live import (
     FunctionCall,
     FunctionResponse,
+    Grounding,
     LiveError,
     OutputTranscription,
     ToolCall,
@@ -43,6 +45,8 @@ from .turn import LiveTurn, ReplyEvent
 
 AUDIO_TRIGGER: Final = "stream_live_audio"
 """Name of the external tool call that starts the pipeline's TTS stream."""
+GOOGLE_SEARCH: Final = "google_search"
+"""Tool name under which Gemini's own searches appear in the chat log."""
 SCHEDULING_WHEN_IDLE: Final = "WHEN_IDLE"
 """A NON_BLOCKING result the model says once it finished what it says."""
 SCHEDULING_SILENT: Final = "SILENT"
@@ -161,6 +165,8 @@ class _Reply:
                         if text := text if message_has_text else text.lstrip():
                             message_has_text = True
                             yield {"content": text}
+                    case Grounding():
+                        yield {"tool_calls": [_search_call(event)]}
                     case ToolCall(calls=calls):
                         calls = tuple(
                             c for c in calls if not self.turn.is_cancelled(c.id)
@@ -223,6 +229,23 @@ class _Reply:
                 raise
             LOGGER.warning("The Live reply ended early: %s", err)
             return None
+
+
+def _search_call(grounding: Grounding) -> llm.ToolInput:
+    """Record Gemini's own Google Search as an external call of the answer.
+
+    It joins the answer's message (whose text must stay whole), with what
+    was searched and the sources the service reported.
+    """
+    sources: list[JsonValueType] = [
+        {"title": s.title, "uri": s.uri} for s in grounding.sources
+    ]
+    return llm.ToolInput(
+        tool_name=GOOGLE_SEARCH,
+        tool_args={"queries": list(grounding.queries), "sources": sources},
+        id=ulid_now(),
+        external=True,
+    )
 
 
 def _scheduled(response: FunctionResponse, non_blocking: bool) -> FunctionResponse:

@@ -25,6 +25,7 @@ from ..live import (
     AudioChunk,
     FunctionResponse,
     GoAway,
+    Grounding,
     InputTranscription,
     Interrupted,
     LiveConnectionError,
@@ -197,6 +198,8 @@ class VoiceSession:
                     )
             case ToolCallCancellation():
                 turn.cancel_tool_calls(event)
+            case Grounding():
+                turn.add_grounding(event)
             case Interrupted():
                 turn.interrupt()
             case TurnComplete():

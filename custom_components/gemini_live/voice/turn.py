@@ -51,6 +51,7 @@ import logging
 from ..live import (
     FunctionCall,
     FunctionResponse,
+    Grounding,
     LiveError,
     OutputTranscription,
     ToolCall,
@@ -94,7 +95,7 @@ class Phase(Enum):
     DONE = auto()
 
 
-type ReplyEvent = OutputTranscription | ToolCall | ToolCallCancellation
+type ReplyEvent = OutputTranscription | ToolCall | ToolCallCancellation | Grounding
 type SendToolResponse = Callable[[Sequence[FunctionResponse]], Awaitable[None]]
 
 
@@ -386,6 +387,11 @@ class LiveTurn:
             self._pending_calls[call.id] = call
         self._set_phase(Phase.TOOLS)
         self._events.put(tool_call)
+
+    def add_grounding(self, grounding: Grounding) -> None:
+        """Add the Google Search results the reply is based on."""
+        if not self.reply_complete:
+            self._events.put(grounding)
 
     def cancel_tool_calls(self, cancellation: ToolCallCancellation) -> None:
         """Mark function calls cancelled by the model; they get no response."""
