@@ -153,6 +153,44 @@ async def test_start_conversation_prompt_reaches_the_model(
     assert len(played) > 24000
 
 
+@pytest.mark.parametrize("live_model", ["gemini-3.8-live"])
+async def test_start_conversation_prompt_as_context_update(
+    voice: Voice, satellite: Satellite
+) -> None:
+    """On 3.8 the extra system prompt joins the system instruction.
+
+    It goes as a `contextUpdate` (the model accepts one), not inside the
+    user's words, and the answer heard follows it.
+    """
+    prompt = "You offered to turn on the kitchen light. If the user agrees, say so."
+
+    def responder(turn: UserTurn) -> Reply:
+        if prompt in (turn.connection.system_instruction or ""):
+            return Reply(text="Great, turning on the kitchen light.")
+        return Reply(text="Okay.")
+
+    voice.server.responder = responder
+    await voice.hass.services.async_call(
+        "assist_satellite",
+        "start_conversation",
+        {
+            "entity_id": satellite.entity_id,
+            "start_message": "Shall I turn the kitchen light on?",
+            "extra_system_prompt": prompt,
+            "preannounce": False,
+        },
+        blocking=True,
+    )
+
+    events = await satellite.listen(speech("yes please", 16000))
+
+    assert _speech(events) == "Great, turning on the kitchen light."
+    connection = voice.server.connections[-1]
+    (update,) = connection.system_instruction_updates
+    assert update.endswith(prompt)
+    assert all(prompt not in (turn.text or "") for turn in connection.turns)
+
+
 @pytest.mark.parametrize(
     "entry_options", [{**RECOMMENDED_OPTIONS, CONF_IDLE_TIMEOUT: 0.2}]
 )

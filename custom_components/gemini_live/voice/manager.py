@@ -39,6 +39,7 @@ from ..live import (
     LiveClient,
     LiveConfig,
     LiveConnectionError,
+    model_family,
     non_blocking_functions,
 )
 from .session import Spawn, VoiceSession
@@ -175,11 +176,10 @@ class VoiceManager:
                 session = await self._session(conversation_id, setup)
             elif session.turn is current:
                 break
-        if extra_prompt and extra_prompt not in session.extra_prompts:
-            session.extra_prompts.add(extra_prompt)
-            text = f"{extra_prompt}\n\n{text}"
         turn = session.new_turn(voice=False)
         try:
+            if extra_prompt and extra_prompt not in session.extra_prompts:
+                text = await self._learn(session, extra_prompt) + text
             await session.send_text(turn, text)
         except BaseException:
             self.spawn(session.close(), "gemini_live close")
@@ -199,19 +199,35 @@ class VoiceManager:
             return turn
         if prompt in session.extra_prompts:
             return turn
-        session.extra_prompts.add(prompt)
         request = turn.input_transcript
         again = session.new_turn(voice=turn.voice)
         again.agent_claimed = True
         again.add_input(request, finished=True)
         try:
+            prefix = await self._learn(session, prompt)
             await session.send_text(
-                again, f"{prompt}\n\nAnswer my last request with this in mind."
+                again, f"{prefix}Answer my last request with this in mind."
             )
         except BaseException:
             self.spawn(session.close(), "gemini_live close")
             raise
         return again
+
+    @staticmethod
+    async def _learn(session: VoiceSession, prompt: str) -> str:
+        """Give the session an extra system prompt; return the text to prefix.
+
+        Where the model accepts `contextUpdate`, the prompt joins the system
+        instruction (nothing to prefix); otherwise it goes with the user text.
+        """
+        session.extra_prompts.add(prompt)
+        if session.context_update and session.instructions is not None:
+            session.instructions = f"{session.instructions}\n{prompt}"
+            await session.live.send_context_update(
+                system_instruction=session.instructions
+            )
+            return ""
+        return f"{prompt}\n\n"
 
     def release_turn(self, turn: LiveTurn) -> None:
         """Hand the turn back after the agent returned; unclaimed audio expires."""
@@ -326,6 +342,7 @@ class VoiceManager:
             on_close=self._forget,
             instructions=setup.config.system_instruction,
             non_blocking=non_blocking_functions(setup.config),
+            context_update=model_family(setup.config.model).context_update,
         )
         if setup.extra_prompt:
             session.extra_prompts.add(setup.extra_prompt)

@@ -67,6 +67,7 @@ class VoiceSession:
         on_close: Callable[[VoiceSession], None],
         instructions: str | None = None,
         non_blocking: frozenset[str] = frozenset(),
+        context_update: bool = False,
     ) -> None:
         """Wrap an open Live session; call `start()` to begin reading."""
         self.conversation_id = conversation_id
@@ -77,6 +78,8 @@ class VoiceSession:
         self.extra_prompts: set[str] = set()
         self.non_blocking = non_blocking
         """Functions the model calls NON_BLOCKING in this session."""
+        self.context_update = context_update
+        """The model accepts `contextUpdate` (a new system instruction)."""
         """Extra system prompts the model has received."""
         self.turn: LiveTurn | None = None
         self.closed = False
