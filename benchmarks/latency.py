@@ -26,9 +26,10 @@ Modes, interleaved run by run:
             when the agent returns);
   early STT (table 1, no lag) live, with the fake marking the input
             transcript's last fragment `finished` (its
-            `transcription_finished_flag`; production never sets it), so the
-            STT stage ends before the model's first audio: what the trigger
-            gives when the agent stage starts before that audio.
+            `transcription_finished_flag`; production never sets it);
+  pipeline VAD (table 2) live without the STT entity's early end of speech
+            (`stt.ends_early` patched to False): the pipeline's own VAD ends
+            the user's turn after 0.7 s of silence.
 Every reply text is distinct, so the baseline's text-keyed TTS cache never
 replays an earlier run.
 
@@ -40,13 +41,14 @@ output transcript on time or lagging its audio by OUTPUT_LAG (the fake's
       and the TTS stream start relative to that chunk (negative: before it).
 Table 2, ESPHome WAV 16 kHz, microphone streamed in real time:
   (a) end of the user's speech (the chunk with the last speech sample went
-      into the pipeline) -> first TTS audio byte, with its parts (speech end
-      -> STT_VAD_END, VAD end -> first audio chunk);
+      into the pipeline) -> first TTS audio byte, live (early end of
+      speech) against pipeline VAD, with the live run's parts (speech end ->
+      STT_END, speech end -> first audio chunk);
   (c) end of speech -> the chat log holding the whole answer as its one
       assistant message (checked when the agent returns).
 "wrong" counts runs whose agent speech or chat log was not exactly the reply
-(live/baseline), left out of the timings. The default 5 runs per row and mode
-(p95 is then nearly the maximum) take about 6 minutes on 2 cores.
+(live/other mode), left out of the timings. The default 5 runs per row and
+mode (p95 is then nearly the maximum) take about 6 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ import os
 import statistics
 import time
 
+from homeassistant.core import HomeAssistant
 import pytest
 
 from benchmarks import voice_runs
@@ -74,6 +77,7 @@ from benchmarks.voice_runs import (
     run_turn,
     satellite_formats,
 )
+from custom_components.gemini_live import stt as stt_module
 from custom_components.gemini_live.voice import chat
 from custom_components.gemini_live.voice.tools import ToolRunner
 from custom_components.gemini_live.voice.turn import LiveTurn
@@ -109,6 +113,7 @@ class Mode(Enum):
     LIVE = "live"
     BASELINE = "baseline"
     EARLY_STT = "early STT"
+    PIPELINE_VAD = "pipeline VAD"
 
 
 @pytest.fixture
@@ -123,6 +128,19 @@ def chunk_times(monkeypatch: pytest.MonkeyPatch) -> dict[Connection, list[float]
 
     monkeypatch.setattr(Connection, "record_audio_out", stamp)
     return sent
+
+
+@pytest.fixture
+def early_end(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Return a switch: [False] turns the STT entity's early end off."""
+    switch = [True]
+    product = stt_module.ends_early
+
+    def switched(hass: HomeAssistant, device_id: str | None) -> bool:
+        return switch[0] and product(hass, device_id)
+
+    monkeypatch.setattr(stt_module, "ends_early", switched)
+    return switch
 
 
 @pytest.fixture
@@ -168,6 +186,7 @@ class Bench:
 
     voice: Voice
     trigger: list[bool]
+    early_end: list[bool]
     chunk_times: dict[Connection, list[float]]
     question: bytes
     paces: list[float] = field(default_factory=list)
@@ -227,6 +246,7 @@ class Bench:
         """Run the pipeline once in `mode`; add its figures to `row`."""
         text = template.format(n=next(self.texts))
         self.trigger[0] = mode is not Mode.BASELINE
+        self.early_end[0] = mode is not Mode.PIPELINE_VAD
         self.server.transcription_finished_flag = mode is Mode.EARLY_STT
         self.server.responder = lambda user: Reply(text=text, transcript_lag=lag)
         chat_log: list[list[tuple[str | None, object]]] = []
@@ -275,8 +295,8 @@ def speech_to_audio(timings: Timings, turn: PipelineTurn, first_chunk: float) ->
     """Table 2: end of speech -> first TTS audio byte, its parts, the chat log."""
     speech_end = turn.mic.speech_end
     timings.add("a", turn.first_audio - speech_end)
-    timings.add("vad", turn.vad_end - speech_end)
-    timings.add("model", first_chunk - turn.vad_end)
+    timings.add("stt", turn.stt_end - speech_end)
+    timings.add("model", first_chunk - speech_end)
     timings.add("c", turn.intent_end - speech_end)
 
 
@@ -285,10 +305,11 @@ async def test_latency(
     voice: Voice,
     chunk_times: dict[Connection, list[float]],
     trigger: list[bool],
+    early_end: list[bool],
 ) -> None:
     """Print latency percentiles, the product against the baseline."""
     load = os.getloadavg()[0]
-    bench = Bench(voice, trigger, chunk_times, speech(QUESTION, 16000))
+    bench = Bench(voice, trigger, early_end, chunk_times, speech(QUESTION, 16000))
     voice.server.model_delay = MODEL_DELAY
     voice.server.realtime_factor = REALTIME_FACTOR
     formats = satellite_formats()
@@ -305,7 +326,7 @@ async def test_latency(
     esphome = formats[0]
     table2 = {
         label: await bench.rows(
-            (Mode.LIVE, Mode.BASELINE),
+            (Mode.LIVE, Mode.PIPELINE_VAD),
             esphome,
             template,
             realtime=True,
@@ -325,9 +346,9 @@ def median_ms(values: list[float]) -> str:
     return f"{1000 * statistics.median(values):.0f}" if values else "-"
 
 
-def wrong(row: Row) -> str:
-    """Return the wrong counts, live/baseline."""
-    return f"{row[Mode.LIVE].wrong}/{row[Mode.BASELINE].wrong}"
+def wrong(row: Row, other: Mode = Mode.BASELINE) -> str:
+    """Return the wrong counts, live/other mode."""
+    return f"{row[Mode.LIVE].wrong}/{row[other].wrong}"
 
 
 def print_header(bench: Bench, load: float) -> None:
@@ -372,19 +393,20 @@ def print_table2(table: dict[str, Row], esphome: Format) -> None:
     print(
         f"\n2. {esphome.name}, microphone in real time, manual activity (HA's"
         " VAD, then activityEnd): (a) end of speech -> first TTS audio byte,"
-        " its parts (live p50 ms): speech end -> VAD end, VAD end -> first"
-        " chunk; (c) end of speech -> whole answer in the chat log"
+        " live (early end of speech) and with the pipeline's VAD; live parts"
+        " (p50 ms): speech end -> STT end, speech end -> first chunk; (c) end"
+        " of speech -> whole answer in the chat log"
     )
     print(
-        f"{'reply':<7}{'(a) live':>14}{'baseline':>14}{'x':>8}{'VAD':>7}"
-        f"{'model':>7}{'(c) live':>14}{'baseline':>14}{'x':>8}{'wrong':>7}"
+        f"{'reply':<7}{'(a) live':>14}{'pipe VAD':>14}{'x':>8}{'STT':>7}"
+        f"{'chunk':>7}{'(c) live':>14}{'pipe VAD':>14}{'x':>8}{'wrong':>7}"
     )
     for label, row in table.items():
-        live, base = row[Mode.LIVE], row[Mode.BASELINE]
+        live, base = row[Mode.LIVE], row[Mode.PIPELINE_VAD]
         print(
             f"{label:<7}{percentiles(live['a']):>14}{percentiles(base['a']):>14}"
-            f"{ratio(base['a'], live['a']):>8}{median_ms(live['vad']):>7}"
+            f"{ratio(base['a'], live['a']):>8}{median_ms(live['stt']):>7}"
             f"{median_ms(live['model']):>7}{percentiles(live['c']):>14}"
             f"{percentiles(base['c']):>14}{ratio(base['c'], live['c']):>8}"
-            f"{wrong(row):>7}"
+            f"{wrong(row, Mode.PIPELINE_VAD):>7}"
         )
