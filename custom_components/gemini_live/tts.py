@@ -140,7 +140,9 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
             conversation_id, first
         )
         # Read the rest of the text now, so that its producer never waits on us.
-        text = asyncio.create_task(_join(first, messages))
+        text = self.hass.async_create_task(
+            _join(first, messages), "gemini_live tts text", eager_start=False
+        )
         return tts.TTSAudioResponse("wav", self._async_wav(turn, text, request.options))
 
     async def _async_wav(

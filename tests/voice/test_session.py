@@ -267,7 +267,13 @@ async def test_go_away_deadline_in_the_middle_of_a_reply(
         "A very long story about the weather in the mountains today."
     )
     assert await _answer(manager, "are you there") == "Still here."
-    assert fake_live.connections[-1].resumed
+    resumed = fake_live.connections[-1]
+    assert resumed.resumed
+    history = [(turn.role, turn.text) for turn in resumed.history]
+    assert history[:2] == [
+        ("user", "tell me a story"),
+        ("model", first.output_transcript),
+    ]
 
 
 async def test_cancelled_opening_fails_its_waiters_with_an_error(
@@ -350,3 +356,24 @@ async def test_blocking_call_cancelled_by_new_input_leaves_nothing_pending(
     assert not first.tool_calls_pending
     assert connection.tool_responses == []
     assert second.output_transcript == "Okay, never mind."
+
+
+async def test_typed_request_waits_for_a_voice_request_being_spoken(
+    fake_live: FakeLiveServer, manager: VoiceManager
+) -> None:
+    """Text typed while the user speaks in the same conversation waits its turn.
+
+    Both requests get their own answers; the speech is not cut.
+    """
+    fake_live.responder = lambda turn: Reply(text=f"You said {turn.query}.")
+    spoken = asyncio.ensure_future(_answer(manager, "turn on the light"))
+    connection = await fake_live.wait_for_connection(0)
+    await connection.wait_for(
+        lambda: connection.binary_frames_received > 0 or bool(connection.messages)
+    )
+    typed = await manager.start_text_turn("conv", "typed", _setup)
+    while await typed.next_event() is not None:
+        pass
+
+    assert await spoken == "You said turn on the light."
+    assert typed.output_transcript == "You said typed."

@@ -163,10 +163,14 @@ class VoiceManager:
 
         An `extra_prompt` the session does not know yet goes with the text.
         Requests of one conversation take turns: this one waits (at most
-        `TURN_QUEUE_TIMEOUT`) for the reply another agent call is reading.
+        `TURN_QUEUE_TIMEOUT`) for the reply another agent call is reading and
+        for a voice request still being spoken or transcribed. (Speech cuts a
+        reply instead: the user barged in.)
         """
         session = await self._session(conversation_id, setup)
-        while (current := session.turn) is not None and current.agent_claimed:
+        while (current := session.turn) is not None and (
+            current.agent_claimed or current.voice
+        ):
             if current.finished:
                 break
             with contextlib.suppress(TimeoutError):

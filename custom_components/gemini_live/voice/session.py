@@ -24,8 +24,8 @@ from typing import Any
 from ..live import (
     AudioChunk,
     FunctionResponse,
-    GoAway,
     Grounding,
+    HistoryTurn,
     InputTranscription,
     Interrupted,
     LiveConnectionError,
@@ -76,11 +76,11 @@ class VoiceSession:
         self.instructions = instructions
         """The system instruction the session was set up with."""
         self.extra_prompts: set[str] = set()
+        """Extra system prompts the model has received."""
         self.non_blocking = non_blocking
         """Functions the model calls NON_BLOCKING in this session."""
         self.context_update = context_update
         """The model accepts `contextUpdate` (a new system instruction)."""
-        """Extra system prompts the model has received."""
         self.turn: LiveTurn | None = None
         self.closed = False
         self._live = live
@@ -215,9 +215,7 @@ class VoiceSession:
                         waiting_for_input=event.waiting_for_input,
                     )
             case Resumed(reply_cut=True):
-                self._draining = None
-                if self.turn is not None:
-                    self.turn.end_reply()
+                self._resumed_mid_reply(turn)
             case UsageMetadata():
                 turn.set_usage(
                     {
@@ -226,8 +224,29 @@ class VoiceSession:
                         "total": event.total_tokens,
                     }
                 )
-            case GoAway(time_left=time_left):
-                _LOGGER.debug("Live service goAway, %s s left", time_left)
+
+    def _resumed_mid_reply(self, turn: LiveTurn) -> None:
+        """End a reply cut by a goAway; tell the resumed model what was said.
+
+        The connection was resumed from a handle older than this turn, so the
+        model never saw it: its words so far are replayed as history.
+        """
+        self._draining = None
+        turn.end_reply()
+        if self.turn is not None and self.turn is not turn:
+            self.turn.end_reply()
+        history = [
+            HistoryTurn(role="user", text=turn.input_transcript),
+            HistoryTurn(role="model", text=turn.output_transcript),
+        ]
+        history = [item for item in history if item.text]
+        self._spawn(self._send_history_quietly(history), "gemini_live history")
+
+    async def _send_history_quietly(self, turns: Sequence[HistoryTurn]) -> None:
+        try:
+            await self._live.send_history(turns)
+        except LiveError as err:
+            _LOGGER.debug("History not replayed: %s", err)
 
     def _reject_calls(self, tool_call: ToolCall) -> None:
         """Answer a cut-off generation's tool calls without running them."""
