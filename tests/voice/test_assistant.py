@@ -517,3 +517,32 @@ async def test_end_of_speech_before_the_pipeline_vad(
     pipeline = await pulled_seconds()
 
     assert pipeline - early == pytest.approx(0.3, abs=0.06)
+
+
+async def test_transcript_lagging_across_a_tool_call(voice: Voice) -> None:
+    """Words said before a tool call, transcribed 1 s late, stay before it.
+
+    The final message, the answer shown, is what came after the tool.
+    """
+    await _kitchen_light(voice.hass)
+    voice.server.output_transcript_lag = 1.0
+    voice.server.realtime_factor = 1.0
+    voice.server.queue_reply(
+        Reply(
+            text="Let me switch it on.",
+            tool_calls=[
+                ToolCall(name="intent__HassTurnOn", args={"name": "Kitchen light"})
+            ],
+            then=Reply(text="The kitchen light is on."),
+        )
+    )
+
+    run = await voice.run("turn on the kitchen light")
+
+    assert run.speech == "The kitchen light is on."
+    log = voice.chat_log(run.conversation_id)
+    assert [getattr(item, "content", None) for item in log[2:]] == [
+        "Let me switch it on.",
+        None,
+        "The kitchen light is on.",
+    ]

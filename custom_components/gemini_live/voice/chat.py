@@ -41,7 +41,7 @@ from ..live import (
 )
 from .manager import SetupFactory, VoiceManager
 from .tools import IN_PROGRESS, ToolRunner, function_response, tool_input
-from .turn import LiveTurn, ReplyEvent
+from .turn import LiveTurn, NextMessage, ReplyEvent
 
 AUDIO_TRIGGER: Final = "stream_live_audio"
 """Name of the external tool call that starts the pipeline's TTS stream."""
@@ -129,7 +129,9 @@ class _Reply:
         """Yield the reply until the turn is done (raises its LiveError).
 
         Tools run while the reply goes on (the model talks on during a
-        NON_BLOCKING call); each call's result follows when it is there.
+        NON_BLOCKING call). Their results are recorded where the words after
+        them begin (`NextMessage`), so that words of before which arrive late
+        stay in their message.
         """
         if self.trigger_id is None:
             yield {"role": "assistant"}
@@ -140,6 +142,8 @@ class _Reply:
             )
             yield {"tool_calls": [trigger]}
         message_has_text = False
+        results: list[DeltaDict] = []
+        """Tool results not recorded yet (the words before them may trail)."""
         running: set[asyncio.Task[list[DeltaDict]]] = set()
         event_task: asyncio.Task[ReplyEvent | None] | None = None
         try:
@@ -151,13 +155,24 @@ class _Reply:
                 )
                 for task in running & done:
                     running.discard(task)
-                    for delta in task.result():
-                        yield delta
-                    yield {"role": "assistant"}
-                    message_has_text = False
+                    results.extend(task.result())
                 if event_task not in done:
                     continue
-                event, event_task = event_task.result(), None
+                try:
+                    event = event_task.result()
+                except LiveError:
+                    for delta in results:  # the tools' effects happened
+                        yield delta
+                    raise
+                event_task = None
+                if results and (
+                    event is None or isinstance(event, (NextMessage, ToolCall))
+                ):
+                    for delta in results:
+                        yield delta
+                    yield {"role": "assistant"}
+                    results.clear()
+                    message_has_text = False
                 match event:
                     case None:
                         break

@@ -34,6 +34,12 @@ The turn is a state machine of the service's signals (`Phase`):
   after the reply's end (also when audio came but no transcript yet).
 - Input transcription is independent of the reply and may lag it; the
   transcript is final at a `finished` fragment or once the reply is DONE.
+- Where the reply pauses (the model waits for a BLOCKING tool result, or a
+  generation ended `IN_PROGRESS`) the words after the pause start a new
+  message (`NextMessage`). Transcript fragments trail their audio by a lag
+  (measured at the reply's start: first fragment after first audio), so a
+  fragment is new once it comes that lag after the new audio (less half the
+  pause, at most `LAG_MARGIN`); without lag, any fragment after the pause.
 
 Memory: unread reply audio is bounded by `MAX_AUDIO_SECONDS` of 24 kHz PCM16
 (14.4 MB at 300 s); audio beyond it is dropped. A reader frees what it read.
@@ -45,6 +51,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import contextlib
+from dataclasses import dataclass
 from enum import Enum, auto
 import logging
 
@@ -78,6 +85,10 @@ INPUT_SETTLE = 0.1
 the latest one: the service transcribed the ended turn in one burst."""
 INPUT_TIMEOUT = 8.0
 """Longest wait for the input transcript after the user's input ended."""
+NO_LAG = 0.1
+"""Transcript lag below which fragments are taken to come with their audio."""
+LAG_MARGIN = 0.3
+"""Most tolerance of a lag varying within one reply, in seconds."""
 IN_PROGRESS = "IN_PROGRESS"
 """interactionStatus of a turnComplete after which more output follows."""
 IDLE = "IDLE"
@@ -95,7 +106,14 @@ class Phase(Enum):
     DONE = auto()
 
 
-type ReplyEvent = OutputTranscription | ToolCall | ToolCallCancellation | Grounding
+@dataclass(frozen=True, slots=True)
+class NextMessage:
+    """The words that follow belong to the reply after a pause (a tool)."""
+
+
+type ReplyEvent = (
+    OutputTranscription | ToolCall | ToolCallCancellation | Grounding | NextMessage
+)
 type SendToolResponse = Callable[[Sequence[FunctionResponse]], Awaitable[None]]
 
 
@@ -177,6 +195,13 @@ class LiveTurn:
         self._generation_open = False
         """The model generates: its turnComplete has not come yet."""
         self._complete_at = 0.0
+        self._first_audio_at: float | None = None
+        self._first_output_at: float | None = None
+        self._last_audio_at: float | None = None
+        self._pause_from: float | None = None
+        """Arrival of the last audio before the reply paused (0: none)."""
+        self._resumed_at: float | None = None
+        """Arrival of the first audio after that pause."""
         self._events: _Feed[ReplyEvent] = _Feed()
         self._audio: _Feed[bytes] = _Feed()
         self._audio_unread = 0
@@ -284,6 +309,8 @@ class LiveTurn:
     async def respond(self, responses: Sequence[FunctionResponse]) -> None:
         """Answer pending tool calls (cancelled or answered ones are skipped)."""
         live = [r for r in responses if self._pending_calls.pop(r.id, None)]
+        if any(r.name not in self.non_blocking for r in live):
+            self._pause()  # the model waited for these results
         if self.reply_complete or not live:
             return
         self._output_seen = False  # the model owes an answer to the results
@@ -353,6 +380,10 @@ class LiveTurn:
             return
         if text:
             self._output.append(text)
+            if self._first_output_at is None:
+                self._first_output_at = self._loop.time()
+            if self._starts_next_message():
+                self._events.put(NextMessage())
             self._events.put(OutputTranscription(text, finished=finished))
         if self.phase is not Phase.COMPLETE:
             if text:
@@ -368,6 +399,11 @@ class LiveTurn:
             return
         self._model_output()
         self.has_audio = True
+        self._last_audio_at = self._loop.time()
+        if self._first_audio_at is None:
+            self._first_audio_at = self._last_audio_at
+        if self._pause_from is not None and self._resumed_at is None:
+            self._resumed_at = self._last_audio_at
         if self._audio_released:
             return
         if self._audio_unread + len(pcm) > MAX_AUDIO_SECONDS * AUDIO_RATE * 2:
@@ -427,6 +463,8 @@ class LiveTurn:
         if self._stale_completion:
             self._stale_completion = False
             return
+        if interaction_status == IN_PROGRESS or self._pending_calls:
+            self._pause()  # a generation ended; more follows
         if interaction_status == IN_PROGRESS:
             if not self._pending_calls:
                 self._arm(SILENT_REPLY_TIMEOUT, self._complete)
@@ -460,6 +498,32 @@ class LiveTurn:
         self._finish()
 
     # ------------------------------------------------------------ internals
+
+    def _pause(self) -> None:
+        """Note that the reply paused; its words after this start a message."""
+        if self._pause_from is None:
+            self._pause_from = self._last_audio_at or 0.0
+            self._resumed_at = None
+
+    def _starts_next_message(self) -> bool:
+        """Whether a fragment arriving now is the first after the pause."""
+        if self._pause_from is None:
+            return False
+        if self._pause_from and (lag := self._lag()) >= NO_LAG:
+            resumed = self._resumed_at
+            if resumed is None:
+                return False  # a late fragment of the words before the pause
+            margin = min((resumed - self._pause_from) / 2, LAG_MARGIN)
+            if self._loop.time() < resumed + lag - margin:
+                return False
+        self._pause_from = None
+        return True
+
+    def _lag(self) -> float:
+        """How long transcript fragments trail their audio in this reply."""
+        if self._first_audio_at is None or self._first_output_at is None:
+            return 0.0
+        return max(self._first_output_at - self._first_audio_at, 0.0)
 
     def _model_output(self) -> None:
         self._stale_completion = False
