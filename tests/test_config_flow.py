@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 import hashlib
 import json
 from pathlib import Path
@@ -30,15 +31,19 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.gemini_live.const import (
     CONF_ACTIVITY_DETECTION,
+    CONF_AFFECTIVE_DIALOG,
     CONF_BASE_URL,
+    CONF_GOOGLE_SEARCH,
     CONF_IDLE_TIMEOUT,
     CONF_LANGUAGE,
     CONF_LOCATION,
     CONF_MODEL,
+    CONF_PROACTIVE_AUDIO,
     CONF_PROJECT_ID,
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
     CONF_TEMPERATURE,
+    CONF_THINKING_LEVEL,
     CONF_VOICE,
     DOMAIN,
     GEMINI_API_MODELS,
@@ -48,6 +53,8 @@ from custom_components.gemini_live.const import (
     VERTEX_AI_MODELS,
     VOICES,
 )
+from custom_components.gemini_live.live import models
+from custom_components.gemini_live.voice.config import speech_config
 from tests.fake_live.scenario import INVALID_ARGUMENT, Close, Refuse
 from tests.fake_live.server import FakeLiveServer
 
@@ -635,7 +642,11 @@ async def test_vertex_ai_already_configured(
 
 
 def _gemini_entry(
-    hass: HomeAssistant, server: FakeLiveServer, api_key: str
+    hass: HomeAssistant,
+    server: FakeLiveServer,
+    api_key: str,
+    model: str = GEMINI_MODEL,
+    options: dict[str, Any] = RECOMMENDED_OPTIONS,
 ) -> MockConfigEntry:
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -644,10 +655,10 @@ def _gemini_entry(
         data={
             CONF_PROVIDER: PROVIDER_GEMINI_API,
             CONF_API_KEY: api_key,
-            CONF_MODEL: GEMINI_MODEL,
+            CONF_MODEL: model,
             CONF_BASE_URL: server.base_url,
         },
-        options=RECOMMENDED_OPTIONS,
+        options=options,
     )
     entry.add_to_hass(hass)
     return entry
@@ -923,17 +934,17 @@ async def test_reconfigure_broken_key_file(
 # -- options -----------------------------------------------------------------
 
 
-async def test_options_flow(hass: HomeAssistant) -> None:
+async def test_options_flow(hass: HomeAssistant, fake_live: FakeLiveServer) -> None:
     """Options show the recommended values and are saved, then reloaded."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
+    entry = _gemini_entry(
+        hass,
+        fake_live,
+        fake_live.api_key,
         options={
             **RECOMMENDED_OPTIONS,
             CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, "gone_api"],
         },
     )
-    entry.add_to_hass(hass)
     with (
         patch(
             "custom_components.gemini_live.async_setup_entry", return_value=True
@@ -967,6 +978,7 @@ async def test_options_flow(hass: HomeAssistant) -> None:
                 CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
                 CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
                 CONF_TEMPERATURE: 0.6,
+                CONF_GOOGLE_SEARCH: False,
                 CONF_ACTIVITY_DETECTION: "automatic",
                 CONF_IDLE_TIMEOUT: 30.0,
             },
@@ -980,6 +992,7 @@ async def test_options_flow(hass: HomeAssistant) -> None:
         CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
         CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
         CONF_TEMPERATURE: 0.6,
+        CONF_GOOGLE_SEARCH: False,
         CONF_ACTIVITY_DETECTION: "automatic",
         CONF_IDLE_TIMEOUT: 30,
     }
@@ -989,14 +1002,11 @@ async def test_options_flow(hass: HomeAssistant) -> None:
     assert entry.state is ConfigEntryState.LOADED
 
 
-async def test_options_flow_errors(hass: HomeAssistant) -> None:
+async def test_options_flow_errors(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
     """A template that does not render and a bad language code are refused."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
-        options=RECOMMENDED_OPTIONS,
-    )
-    entry.add_to_hass(hass)
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     base = {
         CONF_VOICE: "Kore",
@@ -1041,33 +1051,33 @@ async def test_options_flow_errors(hass: HomeAssistant) -> None:
     assert entry.options == {
         CONF_VOICE: "Kore",
         CONF_TEMPERATURE: 1.0,
+        CONF_GOOGLE_SEARCH: False,
         CONF_ACTIVITY_DETECTION: "manual",
         CONF_IDLE_TIMEOUT: 60,
     }
 
 
-async def test_options_flow_legacy_api_string(hass: HomeAssistant) -> None:
+async def test_options_flow_legacy_api_string(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
     """A single API id stored as a string is offered as a list."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
+    entry = _gemini_entry(
+        hass,
+        fake_live,
+        fake_live.api_key,
         options={**RECOMMENDED_OPTIONS, CONF_LLM_HASS_API: llm.LLM_API_ASSIST},
     )
-    entry.add_to_hass(hass)
     with patch("custom_components.gemini_live.async_setup_entry", return_value=True):
         assert await hass.config_entries.async_setup(entry.entry_id)
         result = await hass.config_entries.options.async_init(entry.entry_id)
     assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
 
 
-async def test_options_flow_prompt_uses_llm_context(hass: HomeAssistant) -> None:
+async def test_options_flow_prompt_uses_llm_context(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
     """The prompt is rendered with the variables the conversation agent passes."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_PROVIDER: PROVIDER_GEMINI_API, CONF_API_KEY: "k"},
-        options=RECOMMENDED_OPTIONS,
-    )
-    entry.add_to_hass(hass)
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -1081,3 +1091,327 @@ async def test_options_flow_prompt_uses_llm_context(hass: HomeAssistant) -> None
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_VOICE] == "Sulafat"
+
+
+# -- options per model family --------------------------------------------------
+
+EXTENDED = "gemini-3.8-live-extended-thinking"
+FLASH_3_1 = "gemini-3.1-flash-live-preview"
+NATIVE_2_5 = "gemini-2.5-flash-native-audio-preview-12-2025"
+BASE_OPTIONS = {
+    CONF_VOICE,
+    CONF_LANGUAGE,
+    CONF_PROMPT,
+    CONF_LLM_HASS_API,
+    CONF_TEMPERATURE,
+    CONF_ACTIVITY_DETECTION,
+    CONF_IDLE_TIMEOUT,
+}
+
+
+def patch_family(monkeypatch: pytest.MonkeyPatch, model: str, **changes: Any) -> None:
+    """Make the capability table claim more for `model`'s family than it has."""
+    family = models.model_family(model)
+    monkeypatch.setattr(
+        models,
+        "_PREFIXES",
+        tuple(
+            (prefix, replace(row, **changes) if row is family else row)
+            for prefix, row in models._PREFIXES
+        ),
+    )
+
+
+def _options_input(**changes: Any) -> dict[str, Any]:
+    return {
+        CONF_VOICE: "Kore",
+        CONF_TEMPERATURE: 1.0,
+        CONF_ACTIVITY_DETECTION: "manual",
+        CONF_IDLE_TIMEOUT: 60,
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "levels", "default_level"),
+    [
+        (GEMINI_MODEL, {CONF_GOOGLE_SEARCH}, None, None),
+        (
+            EXTENDED,
+            {CONF_THINKING_LEVEL, CONF_GOOGLE_SEARCH},
+            ["low", "medium", "high"],
+            "low",
+        ),
+        (
+            FLASH_3_1,
+            {CONF_THINKING_LEVEL, CONF_GOOGLE_SEARCH},
+            ["minimal", "low", "medium", "high"],
+            "minimal",
+        ),
+        (
+            NATIVE_2_5,
+            {CONF_AFFECTIVE_DIALOG, CONF_PROACTIVE_AUDIO, CONF_GOOGLE_SEARCH},
+            None,
+            None,
+        ),
+        ("gemini-live-custom", {CONF_GOOGLE_SEARCH}, None, None),
+    ],
+    ids=["3.8", "3.8-extended-thinking", "3.1", "2.5", "unknown"],
+)
+async def test_options_per_family(
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    *,
+    model: str,
+    fields: set[str],
+    levels: list[str] | None,
+    default_level: str | None,
+) -> None:
+    """The options form offers only the settings the model's family accepts."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, model)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert_translated(result, "options")
+    schema = result["data_schema"].schema
+    assert {str(marker) for marker in schema} == BASE_OPTIONS | fields
+    if levels is not None:
+        assert schema[CONF_THINKING_LEVEL].config["options"] == levels
+        marker = next(m for m in schema if str(m) == CONF_THINKING_LEVEL)
+        assert marker.default() == default_level
+
+
+async def test_options_search_needs_family_support(
+    hass: HomeAssistant, fake_live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without Search next to functions, Search is offered only without an API."""
+    patch_family(monkeypatch, GEMINI_MODEL, search_with_functions=False)
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert CONF_GOOGLE_SEARCH not in result["data_schema"].schema
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _options_input(**{CONF_LLM_HASS_API: []})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert CONF_GOOGLE_SEARCH in result["data_schema"].schema
+
+
+async def test_options_reach_the_setup(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """The options are validated with the setup conversations send."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        _options_input(
+            **{
+                CONF_VOICE: "Puck",
+                CONF_LANGUAGE: "vi-VN",
+                CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+                CONF_AFFECTIVE_DIALOG: True,
+                CONF_PROACTIVE_AUDIO: True,
+                CONF_GOOGLE_SEARCH: True,
+                CONF_ACTIVITY_DETECTION: "automatic",
+            }
+        ),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(fake_live.connections) == 1
+    setup = fake_live.connections[0].setup
+    assert setup is not None
+    generation = setup["generationConfig"]
+    assert generation["speechConfig"] == {
+        "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Puck"}},
+        "languageCode": "vi-VN",
+    }
+    assert generation["enableAffectiveDialog"] is True
+    assert generation["thinkingConfig"] == {"thinkingBudget": 0}
+    assert setup["proactivity"] == {"proactiveAudio": True}
+    assert setup["realtimeInputConfig"] == {
+        "automaticActivityDetection": {"disabled": False}
+    }
+    tools = setup["tools"]
+    assert [list(tool) for tool in tools] == [
+        ["functionDeclarations"],
+        ["googleSearch"],
+    ]
+    assert tools[0]["functionDeclarations"]
+    # Conversations open the same setup; reading text aloud needs no Search
+    # and must not choose silence.
+    config = speech_config(entry)
+    assert (config.affective_dialog, config.proactive_audio, config.google_search) == (
+        True,
+        False,
+        False,
+    )
+
+
+async def test_options_thinking_level_reaches_the_setup(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """The thinking level chosen is sent as the family's level."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, EXTENDED)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _options_input(**{CONF_THINKING_LEVEL: "high"})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_THINKING_LEVEL] == "high"
+    setup = fake_live.connections[0].setup
+    assert setup is not None
+    assert setup["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "HIGH"}
+    assert "enableAffectiveDialog" not in setup["generationConfig"]
+
+
+@pytest.mark.parametrize(
+    ("model", "changes", "option", "strict", "rejected_field"),
+    [
+        (
+            GEMINI_MODEL,
+            {"affective_dialog": True},
+            {CONF_AFFECTIVE_DIALOG: True},
+            False,
+            "generationConfig.enableAffectiveDialog",
+        ),
+        (
+            FLASH_3_1,
+            {"proactive_audio": True},
+            {CONF_PROACTIVE_AUDIO: True},
+            False,
+            "proactivity.proactiveAudio",
+        ),
+        (
+            EXTENDED,
+            {"thinking_levels": ("MINIMAL", "LOW", "MEDIUM", "HIGH")},
+            {CONF_THINKING_LEVEL: "minimal"},
+            True,
+            "generationConfig.thinkingConfig.thinkingLevel",
+        ),
+    ],
+    ids=["affective_dialog_3.8", "proactive_audio_3.1", "thinking_level_ext"],
+)
+async def test_options_rejected_field(
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    model: str,
+    changes: dict[str, Any],
+    option: dict[str, Any],
+    strict: bool,
+    rejected_field: str,
+) -> None:
+    """A setting the service refuses is shown at its field, not at the top."""
+    patch_family(monkeypatch, model, **changes)
+    fake_live.strict_families = strict
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, model)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _options_input(**option)
+    )
+    assert result["type"] is FlowResultType.FORM
+    (key,) = option
+    assert result["errors"] == {key: "rejected_by_model"}
+    assert_translated(result, "options")
+    # Then, without the option, the rest of the setup was accepted.
+    first, second = fake_live.connections
+    assert first.rejected_field == rejected_field
+    assert second.setup_complete_sent
+    assert entry.options == RECOMMENDED_OPTIONS
+
+
+async def test_options_rejected_field_named_by_reason(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A reason naming the field puts the error there without retrying."""
+    fake_live.add_fault(Close(code=1007, reason="Unsupported language code: xx-YY"))
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _options_input(**{CONF_LANGUAGE: "xx-YY"})
+    )
+    assert result["errors"] == {CONF_LANGUAGE: "rejected_by_model"}
+    assert_translated(result, "options")
+    assert len(fake_live.connections) == 1
+
+
+async def test_options_refusal_without_culprit(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A refusal no single option explains stays a general error."""
+    fake_live.add_fault(Close(code=1007, reason=INVALID_ARGUMENT), times=None)
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _options_input(**{CONF_GOOGLE_SEARCH: True})
+    )
+    assert result["errors"] == {"base": "model_not_supported"}
+    assert_translated(result, "options")
+    # The full setup, then the setup without Search.
+    assert len(fake_live.connections) == 2
+
+
+async def test_reconfigure_drops_rejected_options(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A new model keeps only the options its family accepts."""
+    options = {
+        **RECOMMENDED_OPTIONS,
+        CONF_AFFECTIVE_DIALOG: True,
+        CONF_PROACTIVE_AUDIO: True,
+        CONF_GOOGLE_SEARCH: True,
+    }
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5, options)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_MODEL: GEMINI_MODEL, ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.options == {**RECOMMENDED_OPTIONS, CONF_GOOGLE_SEARCH: True}
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert "enableAffectiveDialog" not in setup["generationConfig"]
+    assert "proactivity" not in setup
+    assert {"googleSearch": {}} in setup["tools"]
+
+
+async def test_reconfigure_drops_unknown_thinking_level(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """A level the new family does not have falls back to its default."""
+    options = {**RECOMMENDED_OPTIONS, CONF_THINKING_LEVEL: "minimal"}
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, FLASH_3_1, options)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_MODEL: EXTENDED, ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.options == RECOMMENDED_OPTIONS
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert setup["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "LOW"}
+
+
+async def test_reconfigure_option_rejected(
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    mock_setup_entry: AsyncMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An option the new model refuses is reported at the model field."""
+    patch_family(monkeypatch, GEMINI_MODEL, affective_dialog=True)
+    options = {**RECOMMENDED_OPTIONS, CONF_AFFECTIVE_DIALOG: True}
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5, options)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_MODEL: GEMINI_MODEL, ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_MODEL: "option_rejected"}
+    assert_translated(result)
+    assert entry.data[CONF_MODEL] == NATIVE_2_5

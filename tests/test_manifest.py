@@ -314,7 +314,14 @@ def test_translation_strings_valid(language: str) -> None:
 
 def test_translation_structure() -> None:
     """Top-level keys and data-entry steps have the shape hassfest expects."""
-    assert set(STRINGS) <= {"config", "options", "selector", "exceptions", "entity"}
+    assert set(STRINGS) <= {
+        "config",
+        "options",
+        "selector",
+        "exceptions",
+        "entity",
+        "issues",
+    }
     for flow in ("config", "options"):
         for step_id, step in STRINGS[flow]["step"].items():
             # hassfest: a step is not titled with the brand name.

@@ -18,9 +18,10 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_PROMPT
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.data_entry_flow import section
-from homeassistant.exceptions import TemplateError
+from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import llm, template
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -36,18 +37,29 @@ from homeassistant.helpers.selector import (
 import probatio
 from yarl import URL
 
+from .capabilities import (
+    activity_detection,
+    live_options,
+    offers_search,
+    supported_options,
+    thinking_levels,
+)
 from .const import (
     ACTIVITY_DETECTION_MODES,
     CONF_ACTIVITY_DETECTION,
+    CONF_AFFECTIVE_DIALOG,
     CONF_BASE_URL,
+    CONF_GOOGLE_SEARCH,
     CONF_IDLE_TIMEOUT,
     CONF_LANGUAGE,
     CONF_LOCATION,
     CONF_MODEL,
+    CONF_PROACTIVE_AUDIO,
     CONF_PROJECT_ID,
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
     CONF_TEMPERATURE,
+    CONF_THINKING_LEVEL,
     CONF_VOICE,
     DEFAULT_TITLE,
     DOMAIN,
@@ -58,17 +70,31 @@ from .const import (
     PROVIDER_VERTEX_AI,
     PROVIDERS,
     RECOMMENDED_ACTIVITY_DETECTION,
+    RECOMMENDED_AFFECTIVE_DIALOG,
+    RECOMMENDED_GOOGLE_SEARCH,
     RECOMMENDED_IDLE_TIMEOUT,
     RECOMMENDED_LOCATION,
     RECOMMENDED_MODEL,
     RECOMMENDED_OPTIONS,
+    RECOMMENDED_PROACTIVE_AUDIO,
     RECOMMENDED_TEMPERATURE,
     RECOMMENDED_VOICE,
     VOICES,
 )
 from .errors import error_key
-from .live import InvalidServiceAccountError, LiveError, ServiceAccount, model_family
+from .live import (
+    FunctionDeclaration,
+    InvalidServiceAccountError,
+    LiveConfig,
+    LiveError,
+    LiveInvalidArgumentError,
+    LivePermissionError,
+    ModelFamily,
+    ServiceAccount,
+    model_family,
+)
 from .runtime import async_create_live_client
+from .voice.tools import function_declarations
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -94,6 +120,7 @@ PROVIDER_SELECTOR = SelectSelector(
 API_KEY_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 SERVICE_ACCOUNT_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
 TEXT_SELECTOR = TextSelector()
+BOOLEAN_SELECTOR = BooleanSelector()
 URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 
 
@@ -164,13 +191,47 @@ def _advanced_suggestions(base_url: str | None) -> dict[str, Any]:
     return {SECTION_ADVANCED_SETTINGS: {CONF_BASE_URL: base_url} if base_url else {}}
 
 
-async def async_validate_input(hass: HomeAssistant, data: Mapping[str, Any]) -> None:
-    """Open a Live session with the given entry data, then close it.
+def _llm_context(hass: HomeAssistant) -> llm.LLMContext:
+    """Return the LLM context of a conversation started from this flow."""
+    return llm.LLMContext(
+        platform=DOMAIN,
+        context=Context(),
+        language=hass.config.language,
+        assistant="conversation",
+        device_id=None,
+    )
+
+
+async def _async_live_config(
+    hass: HomeAssistant, model: str, options: Mapping[str, Any]
+) -> LiveConfig:
+    """Return the setup a conversation with these options opens (tools included)."""
+    functions: tuple[FunctionDeclaration, ...] = ()
+    if api_ids := options.get(CONF_LLM_HASS_API):
+        try:
+            api = await llm.async_get_api(hass, api_ids, _llm_context(hass))
+        except HomeAssistantError as err:
+            _LOGGER.debug("Validating without the tools of %s: %s", api_ids, err)
+        else:
+            functions = function_declarations(api)
+    return LiveConfig(
+        **live_options(model, options),
+        functions=functions,
+        activity_detection=activity_detection(options),
+    )
+
+
+async def async_validate_input(
+    hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
+) -> None:
+    """Open a Live session with the entry's conversation setup, then close it.
 
     Raises the Live client's errors (LiveError subclasses).
     """
     client = await async_create_live_client(hass, data)
-    await client.validate(data[CONF_MODEL])
+    config = await _async_live_config(hass, data[CONF_MODEL], options)
+    session = await client.connect(config)
+    await session.close()
 
 
 _ERROR_FIELDS: Final = {
@@ -178,24 +239,90 @@ _ERROR_FIELDS: Final = {
     "invalid_location": CONF_LOCATION,
     "model_not_found": CONF_MODEL,
     "model_not_supported": CONF_MODEL,
+    "option_rejected": CONF_MODEL,
 }
 """The form field an error concerns; the others show at the top of the form."""
 
+_REASON_FIELDS: Final = (
+    ("thinking", CONF_THINKING_LEVEL),
+    ("affective", CONF_AFFECTIVE_DIALOG),
+    ("proactiv", CONF_PROACTIVE_AUDIO),
+    ("googlesearch", CONF_GOOGLE_SEARCH),
+    ("language", CONF_LANGUAGE),
+    ("voice", CONF_VOICE),
+    ("temperature", CONF_TEMPERATURE),
+    ("activitydetection", CONF_ACTIVITY_DETECTION),
+    ("functiondeclarations", CONF_LLM_HASS_API),
+)
+"""The option a refusal's reason names (lower case, without underscores)."""
+
+_PROBED_OPTIONS: Final = (
+    CONF_THINKING_LEVEL,
+    CONF_AFFECTIVE_DIALOG,
+    CONF_PROACTIVE_AUDIO,
+    CONF_GOOGLE_SEARCH,
+    CONF_LANGUAGE,
+)
+"""Options tried one at a time without when a refusal names no field."""
+
+
+async def _async_rejected_option(
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    options: Mapping[str, Any],
+    err: LiveError,
+) -> str | None:
+    """Return the option the model refused the setup for, if one is to blame.
+
+    The reason names the field for some refusals; the usual "Request contains
+    an invalid argument." names none, so each option set (other than the
+    family's default) is left out in turn until the setup is accepted.
+    """
+    if not isinstance(err, (LiveInvalidArgumentError, LivePermissionError)):
+        return None
+    reason = err.reason.lower().replace("_", "")
+    for needle, option in _REASON_FIELDS:
+        if needle in reason:
+            return option
+    default_level = model_family(data[CONF_MODEL]).default_thinking_level
+    for option in _PROBED_OPTIONS:
+        value = options.get(option)
+        if not value or (
+            option == CONF_THINKING_LEVEL and value.upper() == default_level
+        ):
+            continue
+        try:
+            await async_validate_input(
+                hass, data, {k: v for k, v in options.items() if k != option}
+            )
+        except LiveError:
+            continue
+        return option
+    return None
+
 
 async def _async_validate(
-    hass: HomeAssistant, data: Mapping[str, Any], fields: set[str]
+    hass: HomeAssistant,
+    data: Mapping[str, Any],
+    options: Mapping[str, Any],
+    fields: set[str],
 ) -> dict[str, str]:
-    """Validate entry data; return the form errors.
+    """Validate entry data and options; return the form errors.
 
     An error that concerns one field is shown at that field when the form has
-    it, otherwise at the top of the form.
+    it, otherwise at the model field or the top of the form.
     """
     try:
-        await async_validate_input(hass, data)
+        await async_validate_input(hass, data, options)
     except LiveError as err:
         error = error_key(err)
         if error == "cannot_connect":
             _LOGGER.debug("Cannot open a Live session: %s", err)
+        elif option := await _async_rejected_option(hass, data, options, err):
+            _LOGGER.debug("The model refused the %s option: %s", option, err)
+            if option in fields:
+                return {option: "rejected_by_model"}
+            error = "option_rejected"
     except Exception:
         _LOGGER.exception("Unexpected exception while opening a Live session")
         error = "unknown"
@@ -208,6 +335,7 @@ async def _async_validate(
 async def _async_validate_with_endpoint(
     hass: HomeAssistant,
     data: dict[str, Any],
+    options: Mapping[str, Any],
     user_input: Mapping[str, Any],
     fields: set[str],
 ) -> dict[str, str]:
@@ -219,7 +347,7 @@ async def _async_validate_with_endpoint(
     data.pop(CONF_BASE_URL, None)
     if base_url:
         data[CONF_BASE_URL] = base_url
-    return await _async_validate(hass, data, fields)
+    return await _async_validate(hass, data, options, fields)
 
 
 def _render_prompt(hass: HomeAssistant, prompt: str) -> None:
@@ -231,13 +359,7 @@ def _render_prompt(hass: HomeAssistant, prompt: str) -> None:
         {
             "ha_name": hass.config.location_name,
             "user_name": None,
-            "llm_context": llm.LLMContext(
-                platform=DOMAIN,
-                context=Context(),
-                language=hass.config.language,
-                assistant="conversation",
-                device_id=None,
-            ),
+            "llm_context": _llm_context(hass),
         },
         parse_result=False,
     )
@@ -293,7 +415,11 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_MODEL: user_input[CONF_MODEL].strip(),
             }
             errors = await _async_validate_with_endpoint(
-                self.hass, data, user_input, {CONF_API_KEY, CONF_MODEL}
+                self.hass,
+                data,
+                RECOMMENDED_OPTIONS,
+                user_input,
+                {CONF_API_KEY, CONF_MODEL},
             )
             if not errors:
                 return self.async_create_entry(
@@ -369,6 +495,7 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             errors = await _async_validate_with_endpoint(
                 self.hass,
                 data,
+                RECOMMENDED_OPTIONS,
                 user_input,
                 {CONF_PROJECT_ID, CONF_LOCATION, CONF_MODEL},
             )
@@ -436,7 +563,7 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                     return self.async_abort(reason="already_configured")
             if not errors:
                 errors = await _async_validate(
-                    self.hass, {**entry.data, field: secret}, {field}
+                    self.hass, {**entry.data, field: secret}, entry.options, {field}
                 )
             if not errors:
                 return self.async_update_reload_and_abort(
@@ -476,11 +603,15 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_MODEL] = user_input[CONF_MODEL].strip()
             if provider == PROVIDER_VERTEX_AI:
                 data[CONF_LOCATION] = user_input[CONF_LOCATION].strip()
+            # A new model keeps only the options its family accepts.
+            options = supported_options(model_family(data[CONF_MODEL]), entry.options)
             errors = await _async_validate_with_endpoint(
-                self.hass, data, user_input, {CONF_LOCATION, CONF_MODEL}
+                self.hass, data, options, user_input, {CONF_LOCATION, CONF_MODEL}
             )
             if not errors:
-                return self.async_update_reload_and_abort(entry, data=data)
+                return self.async_update_reload_and_abort(
+                    entry, data=data, options=options
+                )
         fields: dict[probatio.Marker, Any] = {}
         if provider == PROVIDER_VERTEX_AI:
             fields[probatio.Required(CONF_LOCATION)] = TEXT_SELECTOR
@@ -532,6 +663,14 @@ class GeminiLiveOptionsFlow(OptionsFlowWithReload):
                     errors[CONF_PROMPT] = "invalid_template"
             else:
                 user_input.pop(CONF_PROMPT, None)
+            user_input = supported_options(self._family, user_input)
+            if not errors:
+                errors = await _async_validate(
+                    self.hass,
+                    self.config_entry.data,
+                    user_input,
+                    {str(key) for key in self._schema(user_input).schema},
+                )
             if not errors:
                 return self.async_create_entry(data=user_input)
             options = {**user_input, CONF_LANGUAGE: language}
@@ -550,12 +689,48 @@ class GeminiLiveOptionsFlow(OptionsFlowWithReload):
             errors=errors,
         )
 
+    @property
+    def _family(self) -> ModelFamily:
+        """The family of the entry's model."""
+        return model_family(self.config_entry.data[CONF_MODEL])
+
     def _schema(self, options: Mapping[str, Any]) -> probatio.Schema:
-        """Return the options schema."""
+        """Return the options schema: only the settings the model accepts."""
         hass_apis = [
             SelectOptionDict(label=api.name, value=api.id)
             for api in llm.async_get_apis(self.hass)
         ]
+        family = self._family
+        capabilities: dict[probatio.Marker, Any] = {}
+        if levels := thinking_levels(family):
+            capabilities[
+                probatio.Required(
+                    CONF_THINKING_LEVEL,
+                    default=(family.default_thinking_level or levels[0]).lower(),
+                )
+            ] = SelectSelector(
+                SelectSelectorConfig(
+                    options=levels,
+                    translation_key=CONF_THINKING_LEVEL,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            )
+        if family.affective_dialog:
+            capabilities[
+                probatio.Required(
+                    CONF_AFFECTIVE_DIALOG, default=RECOMMENDED_AFFECTIVE_DIALOG
+                )
+            ] = BOOLEAN_SELECTOR
+        if family.proactive_audio:
+            capabilities[
+                probatio.Required(
+                    CONF_PROACTIVE_AUDIO, default=RECOMMENDED_PROACTIVE_AUDIO
+                )
+            ] = BOOLEAN_SELECTOR
+        if offers_search(family, options):
+            capabilities[
+                probatio.Required(CONF_GOOGLE_SEARCH, default=RECOMMENDED_GOOGLE_SEARCH)
+            ] = BOOLEAN_SELECTOR
         return probatio.Schema(
             {
                 probatio.Required(
@@ -587,6 +762,7 @@ class GeminiLiveOptionsFlow(OptionsFlowWithReload):
                         min=0, max=2, step=0.05, mode=NumberSelectorMode.SLIDER
                     )
                 ),
+                **capabilities,
                 probatio.Required(
                     CONF_ACTIVITY_DETECTION, default=RECOMMENDED_ACTIVITY_DETECTION
                 ): SelectSelector(

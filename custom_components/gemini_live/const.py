@@ -52,6 +52,11 @@ CONF_LANGUAGE: Final = "language"
 CONF_TEMPERATURE: Final = "temperature"
 CONF_ACTIVITY_DETECTION: Final = "activity_detection"
 CONF_IDLE_TIMEOUT: Final = "idle_timeout"
+# Offered only where the model's family accepts them (live/models.py).
+CONF_THINKING_LEVEL: Final = "thinking_level"
+CONF_AFFECTIVE_DIALOG: Final = "affective_dialog"
+CONF_PROACTIVE_AUDIO: Final = "proactive_audio"
+CONF_GOOGLE_SEARCH: Final = "google_search"
 
 # The 30 prebuilt voices native-audio Live models accept.
 VOICES: Final = (
@@ -102,6 +107,10 @@ RECOMMENDED_ACTIVITY_DETECTION: Final = ACTIVITY_DETECTION_MANUAL
 RECOMMENDED_IDLE_TIMEOUT: Final = 60
 MIN_IDLE_TIMEOUT: Final = 5
 MAX_IDLE_TIMEOUT: Final = 3600
+# The recommended thinking level is the family's default (tuned for latency).
+RECOMMENDED_AFFECTIVE_DIALOG: Final = False
+RECOMMENDED_PROACTIVE_AUDIO: Final = False
+RECOMMENDED_GOOGLE_SEARCH: Final = False
 
 RECOMMENDED_OPTIONS: Final[dict[str, object]] = {
     CONF_VOICE: RECOMMENDED_VOICE,

@@ -74,7 +74,7 @@ async def test_connect_vertex(
         pass
     first, second = fake_live.connections
     assert first.provider == "vertex_ai"
-    assert first.route.version == "v1beta1"
+    assert first.route.version == "v1"
     assert first.headers["Authorization"].startswith("Bearer ya29.")
     assert "x-goog-api-key" not in first.headers
     assert first.setup is not None

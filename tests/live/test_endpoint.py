@@ -1,19 +1,30 @@
 """WebSocket URLs and model resource names per provider."""
 
+from dataclasses import fields
+
 import pytest
 
 from custom_components.gemini_live.live import (
     InvalidLocationError,
+    LiveConfig,
     LiveConnectionError,
     LiveEndpoint,
     LiveInvalidArgumentError,
     Provider,
 )
+from custom_components.gemini_live.live.models import (
+    GEMINI_2_5,
+    GEMINI_3_1,
+    GEMINI_3_8,
+    GEMINI_3_8_EXTENDED_THINKING,
+    UNKNOWN,
+    ModelFamily,
+)
 
 GEMINI_PATH = (
     "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 )
-VERTEX_PATH = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+VERTEX_PATH = "/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent"
 
 
 def vertex(location: str | None = "us-central1", **kwargs: str) -> LiveEndpoint:
@@ -32,6 +43,66 @@ def test_gemini_default_url() -> None:
 def test_gemini_api_version() -> None:
     endpoint = LiveEndpoint(provider=Provider.GEMINI_API, api_version="v1alpha")
     assert ".v1alpha.GenerativeService." in endpoint.websocket_url()
+
+
+GEMINI_25 = "gemini-2.5-flash-native-audio-preview-12-2025"
+
+
+@pytest.mark.parametrize(
+    ("config", "version"),
+    [
+        (None, "v1beta"),
+        (LiveConfig(model=GEMINI_25), "v1beta"),
+        (LiveConfig(model=GEMINI_25, affective_dialog=True), "v1alpha"),
+        (LiveConfig(model=f"models/{GEMINI_25}", proactive_audio=True), "v1alpha"),
+        # Families that never send these fields stay on v1beta.
+        (
+            LiveConfig(
+                model="gemini-3.8-live", affective_dialog=True, proactive_audio=True
+            ),
+            "v1beta",
+        ),
+        (
+            LiveConfig(model="gemini-3.1-flash-live-preview", affective_dialog=True),
+            "v1beta",
+        ),
+        (LiveConfig(model="gemini-9", proactive_audio=True), "v1beta"),
+    ],
+)
+def test_gemini_version_pinned_per_setup(
+    config: LiveConfig | None, version: str
+) -> None:
+    """v1beta, never an SDK default; v1alpha only for a family's alpha fields."""
+    endpoint = LiveEndpoint(provider=Provider.GEMINI_API)
+    assert endpoint.version_for(config) == version
+    assert endpoint.websocket_url(config) == (
+        "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage."
+        f"{version}.GenerativeService.BidiGenerateContent"
+    )
+
+
+def test_vertex_version_pinned() -> None:
+    """Vertex AI: v1 whatever the setup asks for."""
+    config = LiveConfig(model=GEMINI_25, affective_dialog=True, proactive_audio=True)
+    assert vertex().version_for(config) == "v1"
+    assert vertex().websocket_url(config).endswith(VERTEX_PATH)
+
+
+def test_explicit_version_wins() -> None:
+    config = LiveConfig(model=GEMINI_25, affective_dialog=True)
+    endpoint = LiveEndpoint(provider=Provider.GEMINI_API, api_version="v1beta")
+    assert endpoint.version_for(config) == "v1beta"
+
+
+@pytest.mark.parametrize(
+    "family",
+    [GEMINI_3_8, GEMINI_3_8_EXTENDED_THINKING, GEMINI_3_1, GEMINI_2_5, UNKNOWN],
+    ids=lambda family: family.name,
+)
+def test_alpha_fields_are_config_flags(family: ModelFamily) -> None:
+    """Every `alpha_api_for` entry names a boolean LiveConfig field."""
+    flags = {f.name for f in fields(LiveConfig) if f.type in ("bool", bool)}
+    assert family.alpha_api_for <= flags
 
 
 @pytest.mark.parametrize(

@@ -9,15 +9,18 @@ difference the SDK introduces is normalised explicitly below, with a comment.
 """
 
 from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, replace
 import json
 import re
 from typing import Any
 
 import aiohttp
 from google import genai
-from google.genai import types
+from google.genai import errors, types
 from google.oauth2 import service_account
 import pytest
+import websockets
 
 from custom_components.gemini_live.live import (
     ActivityDetection,
@@ -37,7 +40,9 @@ from custom_components.gemini_live.live import (
     StartSensitivity,
 )
 from custom_components.gemini_live.live.events import decode_base64
+from custom_components.gemini_live.live.models import model_family
 from tests.fake_live import Connection, FakeLiveServer
+from tests.fake_live.families import values_at
 
 from .conftest import GEMINI_MODEL, VERTEX_MODEL
 
@@ -135,10 +140,15 @@ def path(conn: Connection) -> str:
 # ------------------------------------------------------------------ drivers
 
 
-def sdk_client(server: FakeLiveServer, **kwargs: Any) -> genai.Client:
+def sdk_client(
+    server: FakeLiveServer, api_version: str | None = None, **kwargs: Any
+) -> genai.Client:
     """Return an SDK client of the fake server over plain ws:// (reference §9)."""
     client = genai.Client(
-        http_options=types.HttpOptions(base_url=server.base_url), **kwargs
+        http_options=types.HttpOptions(
+            base_url=server.base_url, api_version=api_version
+        ),
+        **kwargs,
     )
     api = client._api_client
     base_url: Callable[..., str] = api._websocket_base_url
@@ -506,4 +516,210 @@ async def test_vertex(fake_live: FakeLiveServer, http: aiohttp.ClientSession) ->
     assert len(ours_frames) == 8
     assert ours_frames == their_frames
     assert path(ours) == path(theirs)
-    assert ours.route.version == theirs.route.version == "v1beta1"
+    # Pinned: v1 (the SDK's Vertex default is v1beta1).
+    assert ours.route.version == "v1"
+    assert theirs.route.version == "v1beta1"
+
+
+# ------------------------------------------------------- per model family
+
+REQUESTED = LiveConfig(
+    model=GEMINI_MODEL,
+    voice="Kore",
+    system_instruction="You are a Home Assistant voice assistant.",
+    temperature=0.7,
+    thinking_budget=512,
+    thinking_level="LOW",
+    affective_dialog=True,
+    proactive_audio=True,
+    non_blocking_tools=True,
+    functions=FULL_CONFIG.functions,
+    google_search=True,
+    activity_detection=FULL_CONFIG.activity_detection,
+)
+"""Every setting a family may take, asked for at once (the family filters)."""
+
+
+def sdk_config(
+    *,
+    thinking: types.ThinkingConfig | None = None,
+    affective: bool = False,
+    proactive: bool = False,
+    behavior: types.Behavior | None = None,
+) -> types.LiveConnectConfig:
+    """Return the SDK's config of `REQUESTED`, with the given family settings."""
+    return types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        speech_config=types.SpeechConfig(
+            voice_config=types.VoiceConfig(
+                prebuilt_voice_config=types.PrebuiltVoiceConfig(voice_name="Kore")
+            )
+        ),
+        system_instruction=REQUESTED.system_instruction,
+        temperature=REQUESTED.temperature,
+        thinking_config=thinking,
+        enable_affective_dialog=True if affective else None,
+        proactivity=types.ProactivityConfig(proactive_audio=True)
+        if proactive
+        else None,
+        tools=[
+            types.Tool(
+                function_declarations=[
+                    declaration.model_copy(update={"behavior": behavior})
+                    for declaration in FULL_SDK_CONFIG.tools[0].function_declarations  # type: ignore[index, union-attr]
+                ]
+            ),
+            types.Tool(google_search=types.GoogleSearch()),
+        ],
+        realtime_input_config=FULL_SDK_CONFIG.realtime_input_config,
+        input_audio_transcription=types.AudioTranscriptionConfig(),
+        output_audio_transcription=types.AudioTranscriptionConfig(),
+        session_resumption=types.SessionResumptionConfig(),
+        context_window_compression=types.ContextWindowCompressionConfig(
+            sliding_window=types.SlidingWindow()
+        ),
+    )
+
+
+SDK_REQUESTED = sdk_config(
+    thinking=types.ThinkingConfig(
+        thinking_budget=512, thinking_level=types.ThinkingLevel.LOW
+    ),
+    affective=True,
+    proactive=True,
+    behavior=types.Behavior.NON_BLOCKING,
+)
+THINKING_LEVEL = types.ThinkingConfig(thinking_level=types.ThinkingLevel.LOW)
+NOT_ON_3X = ("generationConfig.enableAffectiveDialog", "proactivity")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FamilyCase:
+    """What one family takes of `REQUESTED` (reference 2.1, 7.1, 7.5)."""
+
+    family: str
+    model: str
+    sdk: types.LiveConnectConfig
+    """The SDK config of the settings the family accepts."""
+    filtered: tuple[str, ...]
+    """Setup fields (dotted camelCase) the SDK sends for `REQUESTED`, we not."""
+    version: str
+
+
+FAMILY_CASES = [
+    # No thinkingConfig, affective dialog removed, proactive audio always on;
+    # NON_BLOCKING is the default, BLOCKING optional: declared explicitly.
+    FamilyCase(
+        family="3.8",
+        model="gemini-3.8-live",
+        sdk=sdk_config(behavior=types.Behavior.NON_BLOCKING),
+        filtered=("generationConfig.thinkingConfig", *NOT_ON_3X),
+        version="v1beta",
+    ),
+    # A thinking level; NON_BLOCKING only, so no behavior is declared.
+    FamilyCase(
+        family="3.8-extended-thinking",
+        model="gemini-3.8-live-extended-thinking",
+        sdk=sdk_config(thinking=THINKING_LEVEL),
+        filtered=(
+            "generationConfig.thinkingConfig.thinkingBudget",
+            *NOT_ON_3X,
+            "tools.functionDeclarations.behavior",
+        ),
+        version="v1beta",
+    ),
+    # A thinking level; synchronous calls only (NON_BLOCKING not sent).
+    FamilyCase(
+        family="3.1",
+        model="gemini-3.1-flash-live-preview",
+        sdk=sdk_config(thinking=THINKING_LEVEL),
+        filtered=(
+            "generationConfig.thinkingConfig.thinkingBudget",
+            *NOT_ON_3X,
+            "tools.functionDeclarations.behavior",
+        ),
+        version="v1beta",
+    ),
+    # A thinking budget; affective dialog and proactive audio on v1alpha.
+    FamilyCase(
+        family="2.5",
+        model=GEMINI_MODEL,
+        sdk=sdk_config(
+            thinking=types.ThinkingConfig(thinking_budget=512),
+            affective=True,
+            proactive=True,
+            behavior=types.Behavior.NON_BLOCKING,
+        ),
+        filtered=("generationConfig.thinkingConfig.thinkingLevel",),
+        version="v1alpha",
+    ),
+]
+
+
+def drop(setup: dict[str, Any], field: str) -> None:
+    """Remove a dotted field from `setup`, walking into lists."""
+    *parents, last = field.split(".")
+    nodes: list[Any] = [setup]
+    for key in parents:
+        found = [node[key] for node in nodes if key in node]
+        nodes = [
+            n for item in found for n in (item if isinstance(item, list) else [item])
+        ]
+    for node in nodes:
+        node.pop(last, None)
+
+
+async def drive_sdk_setup(
+    server: FakeLiveServer, model: str, config: types.LiveConnectConfig
+) -> Connection:
+    """Send the SDK's setup for `config`; return the connection, accepted or not."""
+
+    async def nothing(_: Any) -> None:
+        return None
+
+    sdk = sdk_client(server, api_key=server.api_key)
+    # The server may close on a field the family rejects: the frame is kept.
+    with contextlib.suppress(errors.APIError, websockets.ConnectionClosed):
+        await drive_sdk(sdk, model, config, nothing)
+    conn = server.connections[-1]
+    await conn.wait_closed()
+    return conn
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES, ids=lambda case: case.family)
+async def test_family_setup(
+    fake_live: FakeLiveServer, gemini: LiveClient, case: FamilyCase
+) -> None:
+    """Per family: the SDK's frame for the settings the family accepts.
+
+    For the settings it does not accept, the SDK's frame carries the field
+    and ours does not; nothing else differs.
+    """
+    fake_live.strict_families = True
+    config = replace(REQUESTED, model=case.model)
+    assert model_family(case.model).name == case.family
+
+    async def nothing(_: Any) -> None:
+        return None
+
+    await drive_ours(gemini, config, nothing)
+    sdk = sdk_client(fake_live, api_version=case.version, api_key=fake_live.api_key)
+    await drive_sdk(sdk, case.model, case.sdk, nothing)
+    ours, theirs = await compare(fake_live)
+    for conn in (ours, theirs):
+        assert conn.setup_complete_sent
+        assert conn.unverified_fields == []
+        assert conn.search_with_functions
+    assert gemini.endpoint.version_for(config) == case.version
+    assert theirs.route.version == case.version
+
+    # The SDK sends every requested field, and the family's rules close on
+    # one of those we filter.
+    unfiltered = await drive_sdk_setup(fake_live, case.model, SDK_REQUESTED)
+    assert unfiltered.rejected_field in case.filtered
+    requested, setup = frames(unfiltered)[0]["setup"], frames(ours)[0]["setup"]
+    for field in case.filtered:
+        assert values_at(requested, field), field
+        assert not values_at(setup, field), field
+        drop(requested, field)
+    assert requested == setup

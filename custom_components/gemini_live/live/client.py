@@ -99,7 +99,7 @@ class LiveClient:
 
     async def _open(self, config: LiveConfig, handle: str | None) -> Connection:
         """Connect, send the setup and wait for setupComplete."""
-        url = self.endpoint.websocket_url()
+        url = self.endpoint.websocket_url(config)
         setup = dumps(
             setup_message(config, self.endpoint.model_resource(config.model), handle)
         )

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .models import ToolBehavior
+
 
 class Provider(StrEnum):
     """Which Google API serves the Live session."""
@@ -47,6 +49,9 @@ class FunctionDeclaration:
     name: str
     description: str = ""
     parameters: Mapping[str, Any] | None = None
+    behavior: ToolBehavior | None = None
+    """This function's own behavior where the model accepts a choice; None:
+    the session's (`LiveConfig.non_blocking_tools`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,12 +6,17 @@ from dataclasses import dataclass
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import Provider
+from .config import LiveConfig, Provider
 from .errors import InvalidLocationError, LiveConnectionError, LiveInvalidArgumentError
+from .models import model_family
 
 GEMINI_HOST = "generativelanguage.googleapis.com"
+# Pinned, never an SDK's default (google-genai 3.x uses v1, which has no
+# BidiGenerateContent in the public protos): reference 1.1, 1.2, 8.16.
 GEMINI_API_VERSION = "v1beta"
-VERTEX_API_VERSION = "v1beta1"
+GEMINI_ALPHA_API_VERSION = "v1alpha"
+"""For the setup fields a family lists in `alpha_api_for`."""
+VERTEX_API_VERSION = "v1"
 _GEMINI_PATH = (
     "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
 )
@@ -34,19 +39,40 @@ class LiveEndpoint:
     project_id: str | None = None
     location: str | None = None
     api_version: str | None = None
+    """Overrides the version `version_for` picks."""
 
-    def websocket_url(self) -> str:
-        """Return the BidiGenerateContent URL (raises for a bad Vertex location)."""
+    def version_for(self, config: LiveConfig | None = None) -> str:
+        """Return the API version of a session with `config` (None: no setup).
+
+        Vertex AI: v1. Developer API: v1beta, or v1alpha when the setup asks
+        for a field the model's family serves only there.
+        """
+        if self.api_version:
+            return self.api_version
+        if self.provider is Provider.VERTEX_AI:
+            return VERTEX_API_VERSION
+        if config is not None and any(
+            getattr(config, field) for field in model_family(config.model).alpha_api_for
+        ):
+            return GEMINI_ALPHA_API_VERSION
+        return GEMINI_API_VERSION
+
+    def websocket_url(self, config: LiveConfig | None = None) -> str:
+        """Return the BidiGenerateContent URL of a session with `config`.
+
+        Raises for a bad Vertex location.
+        """
+        version = self.version_for(config)
         if self.provider is Provider.VERTEX_AI:
             location = self._vertex_location()
             if location in _MULTI_REGIONS:
                 host = f"aiplatform.{location}.rep.googleapis.com"
             else:
                 host = f"{location}-aiplatform.googleapis.com"
-            path = _VERTEX_PATH.format(version=self.api_version or VERTEX_API_VERSION)
+            path = _VERTEX_PATH.format(version=version)
         else:
             host = GEMINI_HOST
-            path = _GEMINI_PATH.format(version=self.api_version or GEMINI_API_VERSION)
+            path = _GEMINI_PATH.format(version=version)
         if self.base_url is None:
             return f"wss://{host}{path}"
         return _ws_base(self.base_url) + path

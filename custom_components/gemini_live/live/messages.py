@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .config import ActivityDetection, LiveConfig
+from .config import ActivityDetection, FunctionDeclaration, LiveConfig
 from .models import ModelFamily, Thinking, ToolBehavior, model_family
 
 AUDIO_IN_RATE = 16000
@@ -120,26 +120,39 @@ def tool_behavior(config: LiveConfig, family: ModelFamily) -> ToolBehavior | Non
     return wanted
 
 
+def function_behavior(
+    function: FunctionDeclaration, config: LiveConfig, family: ModelFamily
+) -> ToolBehavior | None:
+    """Return the behavior to declare a function with (None: leave it out).
+
+    The function's own where the family offers a choice, else the session's.
+    """
+    if function.behavior in family.tool_behaviors and len(family.tool_behaviors) > 1:
+        return function.behavior
+    return tool_behavior(config, family)
+
+
 def non_blocking_functions(config: LiveConfig) -> frozenset[str]:
     """Return the names of the functions the model calls NON_BLOCKING.
 
     The declared behavior, else the family's default (its first one).
     """
     family = model_family(config.model)
-    behavior = tool_behavior(config, family) or family.tool_behaviors[0]
-    if behavior is not ToolBehavior.NON_BLOCKING:
-        return frozenset()
-    return frozenset(function.name for function in config.functions)
+    return frozenset(
+        function.name
+        for function in config.functions
+        if (function_behavior(function, config, family) or family.tool_behaviors[0])
+        is ToolBehavior.NON_BLOCKING
+    )
 
 
 def _tools(config: LiveConfig, family: ModelFamily) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
-    behavior = tool_behavior(config, family)
     if config.functions:
         declarations: list[dict[str, Any]] = []
         for function in config.functions:
             declaration: dict[str, Any] = {"name": function.name}
-            if behavior is not None:
+            if (behavior := function_behavior(function, config, family)) is not None:
                 declaration["behavior"] = str(behavior)
             if function.description:
                 declaration["description"] = function.description

@@ -23,21 +23,17 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import llm, template
 
+from ..capabilities import activity_detection, live_options
 from ..const import (
-    ACTIVITY_DETECTION_MANUAL,
-    CONF_ACTIVITY_DETECTION,
     CONF_IDLE_TIMEOUT,
-    CONF_LANGUAGE,
     CONF_MODEL,
-    CONF_TEMPERATURE,
-    CONF_VOICE,
     LOGGER,
-    RECOMMENDED_ACTIVITY_DETECTION,
     RECOMMENDED_IDLE_TIMEOUT,
 )
+from ..issues import async_update_too_many_tools
 from ..live import ActivityDetection, HistoryTurn, LiveClient, LiveConfig
 from .manager import SessionSetup, VoiceManager
-from .tools import function_declarations
+from .tools import limit_declarations, valid_declarations
 
 MAX_HISTORY_TURNS = 40
 """Most chat-log messages replayed into a new session of a conversation."""
@@ -86,12 +82,14 @@ async def async_conversation_config(
             api = await llm.async_get_api(hass, api_ids, llm_context)
         except HomeAssistantError as err:
             LOGGER.error("Error getting LLM API %s: %s", api_ids, err)
+    declarations = valid_declarations(api) if api else ()
+    async_update_too_many_tools(hass, entry, len(declarations))
     return LiveConfig(
         **_common(entry),
         system_instruction=await _async_instructions(
             hass, options.get(CONF_PROMPT), llm_context, api, extra_system_prompt
         ),
-        functions=function_declarations(api) if api else (),
+        functions=limit_declarations(declarations),
         activity_detection=_activity_detection(entry),
     )
 
@@ -123,11 +121,11 @@ def history_turns(content: Sequence[conversation.Content]) -> tuple[HistoryTurn,
     turns = [
         HistoryTurn(
             role="user" if isinstance(item, conversation.UserContent) else "model",
-            text=item.content,
+            text=text,
         )
         for item in content
         if isinstance(item, (conversation.UserContent, conversation.AssistantContent))
-        and item.content
+        and (text := (item.content or "").strip())
     ]
     return tuple(turns[-MAX_HISTORY_TURNS:])
 
@@ -136,7 +134,7 @@ def transcription_setup(entry: ConfigEntry) -> SessionSetup:
     """Return the setup of a session that only transcribes (no agent follows)."""
     return SessionSetup(
         config=LiveConfig(
-            **_common(entry),
+            **_common(entry, answers=False),
             system_instruction=TRANSCRIPTION_INSTRUCTION,
             activity_detection=_activity_detection(entry),
             session_resumption=False,
@@ -146,23 +144,25 @@ def transcription_setup(entry: ConfigEntry) -> SessionSetup:
 
 def speech_config(entry: ConfigEntry) -> LiveConfig:
     """Return the setup of a session that reads text aloud (standalone TTS)."""
-    return LiveConfig(**_common(entry), system_instruction=SPEECH_INSTRUCTION)
+    return LiveConfig(
+        **_common(entry, answers=False), system_instruction=SPEECH_INSTRUCTION
+    )
 
 
 def _activity_detection(entry: ConfigEntry) -> ActivityDetection:
-    mode = entry.options.get(CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION)
-    return ActivityDetection(disabled=mode == ACTIVITY_DETECTION_MANUAL)
+    return activity_detection(entry.options)
 
 
-def _common(entry: ConfigEntry) -> dict[str, Any]:
-    options = entry.options
-    return {
-        "model": entry.data[CONF_MODEL],
-        "voice": options.get(CONF_VOICE),
-        "language": options.get(CONF_LANGUAGE) or None,
-        "temperature": options.get(CONF_TEMPERATURE),
-        "thinking_budget": 0,
-    }
+def _common(entry: ConfigEntry, *, answers: bool = True) -> dict[str, Any]:
+    """Return the LiveConfig fields every session of the entry shares.
+
+    `answers` False: a session that only transcribes or reads aloud gets no
+    Search and no proactive audio (which may choose silence).
+    """
+    fields = live_options(entry.data[CONF_MODEL], entry.options)
+    if not answers:
+        fields.update(google_search=False, proactive_audio=False)
+    return fields
 
 
 async def _async_instructions(

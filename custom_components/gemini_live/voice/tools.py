@@ -3,14 +3,16 @@
 Declarations use the OpenAPI subset Gemini accepts, formatted as Home
 Assistant's Google Generative AI integration does (`probatio.to_openapi`,
 unsupported keys dropped, upper-case types), with the wire's camelCase keys.
+A tool the Gemini API would refuse (name, schema) is left out, never the session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Sequence
 import logging
+import re
 from typing import Any
 
 from homeassistant.exceptions import HomeAssistantError
@@ -19,16 +21,17 @@ from homeassistant.helpers.json import json_bytes
 from homeassistant.util.json import json_loads
 import probatio
 
-from ..live import (
-    FunctionCall,
-    FunctionDeclaration,
-    FunctionResponse,
-)
+from ..live import FunctionCall, FunctionDeclaration, FunctionResponse, ToolBehavior
 
 _LOGGER = logging.getLogger(__name__)
 
 MAX_FUNCTIONS = 128
-"""About as many function declarations as fit in one Live session."""
+"""Function declarations per setup: Vertex AI documents "Maximum 128 function
+declarations" (`Tool.functionDeclarations`); the Developer API documents no
+limit, so the same one is used."""
+FUNCTION_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}")
+"""A valid `FunctionDeclaration.name` on both APIs: a letter or underscore
+first, then letters, digits, ``_ . : -``; at most 64 characters."""
 TOOL_TIMEOUT = 5.0
 """Seconds after which the model hears that a tool is still running."""
 
@@ -45,6 +48,9 @@ _SCHEMA_KEYS = frozenset(
         "required",
         "items",
     }
+)
+_TYPES = frozenset(
+    {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}
 )
 _FORMATS: dict[str, tuple[str, ...]] = {
     "string": ("enum", "date-time"),
@@ -85,28 +91,84 @@ def format_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def function_declarations(api: llm.APIInstance) -> tuple[FunctionDeclaration, ...]:
-    """Declare the API's tools (at most `MAX_FUNCTIONS`) for the Live setup."""
-    if len(api.tools) > MAX_FUNCTIONS:
+def _check_schema(schema: dict[str, Any]) -> None:
+    """Raise ValueError where a formatted schema breaks a Gemini API rule.
+
+    A schema without a type (such as a dropped ``anyOf``) is accepted.
+    """
+    kind = schema.get("type")
+    if kind is not None and kind not in _TYPES:
+        raise ValueError(f"unsupported type {kind!r}")
+    if kind == "ARRAY":
+        if "items" not in schema:
+            raise ValueError("an array without items")
+        _check_schema(schema["items"])
+    properties: dict[str, Any] = schema.get("properties", {})
+    if undefined := set(schema.get("required", ())) - set(properties):
+        raise ValueError(f"required but undefined: {', '.join(sorted(undefined))}")
+    for sub in properties.values():
+        _check_schema(sub)
+
+
+def _declaration(
+    tool: llm.Tool, serializer: Callable[[Any], Any] | None, taken: Collection[str]
+) -> FunctionDeclaration:
+    """Return the tool's declaration; raises ValueError for an invalid one."""
+    if not FUNCTION_NAME.fullmatch(tool.name):
+        raise ValueError("the name is not a valid Gemini function name")
+    if tool.name in taken:
+        raise ValueError("another tool has the same name")
+    parameters: dict[str, Any] | None = None
+    if tool.parameters.schema:
+        try:
+            parameters = format_schema(
+                probatio.to_openapi(tool.parameters, custom_serializer=serializer)
+            )
+        except (probatio.SchemaError, AttributeError, TypeError, ValueError) as err:
+            raise ValueError(f"the parameters cannot be converted: {err}") from err
+        _check_schema(parameters)
+    return FunctionDeclaration(
+        name=tool.name,
+        description=tool.description or "",
+        parameters=parameters,
+        # The model needs a query's answer before it can speak: it waits.
+        behavior=ToolBehavior.BLOCKING if tool.annotations.read_only else None,
+    )
+
+
+def valid_declarations(api: llm.APIInstance) -> tuple[FunctionDeclaration, ...]:
+    """Declare every tool of the API the Gemini API accepts.
+
+    A tool with an invalid name, an unconvertible schema or the name of an
+    earlier tool is left out, with a warning.
+    """
+    declarations: dict[str, FunctionDeclaration] = {}
+    for tool in api.tools:
+        try:
+            declarations[tool.name] = _declaration(
+                tool, api.custom_serializer, declarations.keys()
+            )
+        except ValueError as err:
+            _LOGGER.warning("Tool %r left out of Live sessions: %s", tool.name, err)
+    return tuple(declarations.values())
+
+
+def limit_declarations(
+    declarations: Sequence[FunctionDeclaration],
+) -> tuple[FunctionDeclaration, ...]:
+    """Return the first `MAX_FUNCTIONS` declarations (warning when more)."""
+    if len(declarations) > MAX_FUNCTIONS:
         _LOGGER.warning(
             "%s tools exposed; only the first %s fit in a Live session",
-            len(api.tools),
+            len(declarations),
             MAX_FUNCTIONS,
         )
-    return tuple(
-        FunctionDeclaration(
-            name=tool.name,
-            description=tool.description or "",
-            parameters=format_schema(
-                probatio.to_openapi(
-                    tool.parameters, custom_serializer=api.custom_serializer
-                )
-            )
-            if tool.parameters.schema
-            else None,
-        )
-        for tool in api.tools[:MAX_FUNCTIONS]
-    )
+    return tuple(declarations[:MAX_FUNCTIONS])
+
+
+def function_declarations(api: llm.APIInstance) -> tuple[FunctionDeclaration, ...]:
+    """Declare the API's valid tools (at most `MAX_FUNCTIONS`) for the Live setup."""
+    return limit_declarations(valid_declarations(api))
 
 
 def tool_input(call: FunctionCall) -> llm.ToolInput:
@@ -164,11 +226,16 @@ class ToolRunner:
         self._api = api
         self._spawn = spawn
 
-    async def run(self, tool_input: llm.ToolInput) -> llm.ToolResult:
-        """Return the tool's result, or an in-progress one after the bound."""
+    async def run(
+        self, tool_input: llm.ToolInput, *, bounded: bool = True
+    ) -> llm.ToolResult:
+        """Return the tool's result, or an in-progress one after the bound.
+
+        `bounded` False (a call the model does not wait for): no bound here.
+        """
         task = self._spawn(self._call(tool_input), f"gemini_live tool {tool_input.id}")
         try:
-            async with asyncio.timeout(TOOL_TIMEOUT):
+            async with asyncio.timeout(TOOL_TIMEOUT if bounded else None):
                 return await asyncio.shield(task)
         except TimeoutError:
             _LOGGER.debug(
