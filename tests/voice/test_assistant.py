@@ -111,6 +111,24 @@ async def test_timer_on_a_satellite(voice: Voice, satellite: Satellite) -> None:
         manager.cancel_timer(timer_id)
 
 
+async def _yes_to_start_conversation(
+    voice: Voice, satellite: Satellite, prompt: str
+) -> list[Any]:
+    """Ask from the satellite with `prompt`; return the run of the user's yes."""
+    await voice.hass.services.async_call(
+        "assist_satellite",
+        "start_conversation",
+        {
+            "entity_id": satellite.entity_id,
+            "start_message": "Shall I turn the kitchen light on?",
+            "extra_system_prompt": prompt,
+            "preannounce": False,
+        },
+        blocking=True,
+    )
+    return await satellite.listen(speech("yes please", 16000))
+
+
 async def test_start_conversation_prompt_reaches_the_model(
     voice: Voice, satellite: Satellite
 ) -> None:
@@ -129,19 +147,7 @@ async def test_start_conversation_prompt_reaches_the_model(
         return Reply(text="Okay.")
 
     voice.server.responder = responder
-    await voice.hass.services.async_call(
-        "assist_satellite",
-        "start_conversation",
-        {
-            "entity_id": satellite.entity_id,
-            "start_message": "Shall I turn the kitchen light on?",
-            "extra_system_prompt": prompt,
-            "preannounce": False,
-        },
-        blocking=True,
-    )
-
-    events = await satellite.listen(speech("yes please", 16000))
+    events = await _yes_to_start_conversation(voice, satellite, prompt)
 
     assert _speech(events) == "Great, turning on the kitchen light."
     connection = voice.server.connections[-1]
@@ -170,19 +176,7 @@ async def test_start_conversation_prompt_as_context_update(
         return Reply(text="Okay.")
 
     voice.server.responder = responder
-    await voice.hass.services.async_call(
-        "assist_satellite",
-        "start_conversation",
-        {
-            "entity_id": satellite.entity_id,
-            "start_message": "Shall I turn the kitchen light on?",
-            "extra_system_prompt": prompt,
-            "preannounce": False,
-        },
-        blocking=True,
-    )
-
-    events = await satellite.listen(speech("yes please", 16000))
+    events = await _yes_to_start_conversation(voice, satellite, prompt)
 
     assert _speech(events) == "Great, turning on the kitchen light."
     connection = voice.server.connections[-1]
