@@ -58,3 +58,31 @@ async def test_family_voice_turn_with_a_tool(voice: Voice, live_model: str) -> N
     assert "proactivity" not in connection.config
     assert not connection.closed
     assert PipelineEventType.ERROR not in run.types
+
+
+@pytest.mark.parametrize("live_model", ["gemini-3.8-live-extended-thinking"])
+async def test_extended_thinking_reply_heard_whole(voice: Voice) -> None:
+    """A filler, turnComplete IN_PROGRESS, a pause, then the answer: one reply.
+
+    Neither the early turnComplete nor the pause ends the turn, cuts the
+    audio or the transcript.
+    """
+    answer = "Let me think about that. The garage door has been open for an hour."
+    voice.server.queue_reply(
+        Reply(text=answer, in_progress_after_chunks=3, in_progress_pause=1.5)
+    )
+
+    run = await voice.run("is the garage door open", end_stage=PipelineStage.TTS)
+
+    assert run.speech == answer
+    stream = tts.async_get_stream(voice.hass, run.tts_token)
+    assert stream is not None
+    audio = b"".join([chunk async for chunk in stream.async_stream_result()])
+    sent = voice.server.connections[-1].audio_out
+    assert len(audio) - 44 >= len(sent)  # every byte sent (and keep-alive silence)
+    statuses = [
+        m["serverContent"].get("interactionStatus")
+        for m in voice.server.connections[-1].sent
+        if "turnComplete" in m.get("serverContent", {})
+    ]
+    assert statuses == ["IN_PROGRESS", "IDLE"]
