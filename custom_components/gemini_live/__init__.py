@@ -13,6 +13,7 @@ from homeassistant.exceptions import (
 
 from .const import CONF_LOCATION, CONF_MODEL, DOMAIN, LOGGER
 from .errors import CREDENTIAL_ERRORS, TRANSIENT_ERRORS, error_key
+from .issues import async_delete_issues
 from .live import LiveError
 from .runtime import (
     GeminiLiveConfigEntry,
@@ -70,3 +71,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) 
     """Unload a config entry (its Live sessions are closed first)."""
     await entry.runtime_data.voice.async_close()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -> None:
+    """Remove what outlives a removed entry: its Repairs issues."""
+    async_delete_issues(hass, entry)

@@ -12,6 +12,16 @@ from .voice.tools import MAX_FUNCTIONS
 ISSUE_TOO_MANY_TOOLS = "too_many_tools"
 
 
+def _too_many_tools_id(entry: ConfigEntry) -> str:
+    return f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}"
+
+
+@callback
+def async_delete_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Delete the entry's issues (it was removed)."""
+    ir.async_delete_issue(hass, DOMAIN, _too_many_tools_id(entry))
+
+
 @callback
 def async_update_too_many_tools(
     hass: HomeAssistant, entry: ConfigEntry, tools: int
@@ -21,7 +31,7 @@ def async_update_too_many_tools(
     ``tools``: how many valid tools a session would declare. The issue is
     deleted once they fit again.
     """
-    issue_id = f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}"
+    issue_id = _too_many_tools_id(entry)
     if tools <= MAX_FUNCTIONS:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return

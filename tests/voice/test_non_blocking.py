@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any
 
 from homeassistant.components import conversation, tts
 from homeassistant.components.assist_pipeline import PipelineEvent, PipelineStage
@@ -24,6 +25,7 @@ import pytest
 from tests.fake_live import Reply, ToolCall
 
 from .conftest import Voice
+from .test_pipeline import LIGHT, _kitchen_light
 
 SCRIPT = "script.movie_night"
 FLAG = "input_boolean.movie_mode"
@@ -118,3 +120,38 @@ async def test_slow_script_keeps_the_audio_flowing(voice: Voice) -> None:
         None,
         DONE,
     ]
+
+
+async def test_fast_result_does_not_wait_for_a_slow_one(voice: Voice) -> None:
+    """Two NON_BLOCKING calls at once: each result goes back when it is there."""
+    await _slow_script(voice.hass)
+    await _kitchen_light(voice.hass)
+
+    def follow_up(responses: list[dict[str, Any]]) -> Reply:
+        names = {response["name"] for response in responses}
+        return Reply(text=DONE if "script__movie_night" in names else "Light is on.")
+
+    voice.server.queue_reply(
+        Reply(
+            text="",
+            meanwhile=MEANWHILE,
+            tool_calls=[
+                ToolCall(name="intent__HassTurnOn", args={"name": "Kitchen light"}),
+                ToolCall(name="script__movie_night"),
+            ],
+            then=follow_up,
+        )
+    )
+
+    run = await voice.run("lights and movie night")
+
+    messages = [
+        [r["name"] for r in m["toolResponse"]["functionResponses"]]
+        for m in voice.server.connections[-1].messages
+        if "toolResponse" in m
+    ]
+    assert messages == [["intent__HassTurnOn"], ["script__movie_night"]]
+    light = voice.hass.states.get(LIGHT)
+    assert light is not None
+    assert light.state == "on"
+    assert run.speech == DONE

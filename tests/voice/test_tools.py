@@ -13,8 +13,10 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir,
 from homeassistant.setup import async_setup_component
 import probatio
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.gemini_live.const import DOMAIN
+from custom_components.gemini_live.issues import async_update_too_many_tools
 from custom_components.gemini_live.live import (
     FunctionCall,
     LiveConfig,
@@ -386,3 +388,16 @@ async def test_read_only_tools_block(
     assert non_blocking_functions(config) == (
         {"switch"} if model.startswith("gemini-3.8") else set()
     ) | ({"lookup"} if "extended" in model else set())
+
+
+async def test_too_many_tools_issue_goes_with_its_entry(hass: HomeAssistant) -> None:
+    """Removing the entry removes its Repairs issue."""
+    entry = MockConfigEntry(domain=DOMAIN, title="Gemini Live", data={})
+    entry.add_to_hass(hass)
+    async_update_too_many_tools(hass, entry, 200)
+    issue_id = f"too_many_tools_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    await hass.config_entries.async_remove(entry.entry_id)
+
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None

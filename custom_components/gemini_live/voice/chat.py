@@ -33,14 +33,13 @@ from homeassistant.util.ulid import ulid_now
 from ..const import DOMAIN, LOGGER
 from ..live import (
     FunctionCall,
-    FunctionResponse,
     Grounding,
     LiveError,
     OutputTranscription,
     ToolCall,
 )
 from .manager import SetupFactory, VoiceManager
-from .tools import IN_PROGRESS, ToolRunner, function_response, tool_input
+from .tools import ToolRunner, function_response, tool_input
 from .turn import LiveTurn, NextMessage, ReplyEvent
 
 AUDIO_TRIGGER: Final = "stream_live_audio"
@@ -49,8 +48,6 @@ GOOGLE_SEARCH: Final = "google_search"
 """Tool name under which Gemini's own searches appear in the chat log."""
 SCHEDULING_WHEN_IDLE: Final = "WHEN_IDLE"
 """A NON_BLOCKING result the model says once it finished what it says."""
-SCHEDULING_SILENT: Final = "SILENT"
-"""A NON_BLOCKING result the model only takes note of."""
 
 type DeltaDict = (
     conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
@@ -189,38 +186,51 @@ class _Reply:
                         if calls:
                             inputs = [tool_input(call) for call in calls]
                             yield {"tool_calls": inputs}
-                            running.add(asyncio.ensure_future(self._run(calls, inputs)))
+                            for group in self._groups(calls):
+                                running.add(
+                                    asyncio.ensure_future(
+                                        self._run(
+                                            [calls[i] for i in group],
+                                            [inputs[i] for i in group],
+                                        )
+                                    )
+                                )
         finally:
             if event_task is not None:
                 event_task.cancel()
             for task in running:
                 task.cancel()
 
+    def _groups(self, calls: Sequence[FunctionCall]) -> list[list[int]]:
+        """Split a tool call: its BLOCKING functions together, the others alone."""
+        unwaited = [call.name in self.turn.non_blocking for call in calls]
+        waited = [i for i, skip in enumerate(unwaited) if not skip]
+        return ([waited] if waited else []) + [
+            [i] for i, skip in enumerate(unwaited) if skip
+        ]
+
     async def _run(
         self, calls: Sequence[FunctionCall], inputs: Sequence[llm.ToolInput]
     ) -> list[DeltaDict]:
-        """Run one tool call's functions, answer the model, return the results.
+        """Run functions of one tool call, answer the model, return the results.
 
-        The results come as chat-log deltas. The model does not wait for
-        NON_BLOCKING calls: their tools run to the end, and a result it
-        should say comes WHEN_IDLE (after what it says meanwhile), one that
-        only reports a tool still running SILENT.
+        The results come as chat-log deltas. The model waits for BLOCKING
+        functions, answered together within the runner's bound. It does not
+        wait for a NON_BLOCKING one: its tool runs to the end, and its result
+        comes back on its own, WHEN_IDLE (after what the model says
+        meanwhile: a result the user asked for is worth saying).
         """
-        non_blocking = [call.name in self.turn.non_blocking for call in calls]
+        non_blocking = calls[0].name in self.turn.non_blocking
         results = await asyncio.gather(
-            *(
-                self.tools.run(tool, bounded=not unwaited)
-                for tool, unwaited in zip(inputs, non_blocking, strict=True)
-            )
+            *(self.tools.run(tool, bounded=not non_blocking) for tool in inputs)
         )
-        await self.turn.respond(
-            [
-                _scheduled(function_response(call, result), unwaited)
-                for call, result, unwaited in zip(
-                    calls, results, non_blocking, strict=True
-                )
-            ]
-        )
+        responses = [
+            function_response(call, result)
+            for call, result in zip(calls, results, strict=True)
+        ]
+        if non_blocking:
+            responses = [replace(r, scheduling=SCHEDULING_WHEN_IDLE) for r in responses]
+        await self.turn.respond(responses)
         return [
             {
                 "role": "tool_result",
@@ -260,17 +270,6 @@ def _search_call(grounding: Grounding) -> llm.ToolInput:
         tool_args={"queries": list(grounding.queries), "sources": sources},
         id=ulid_now(),
         external=True,
-    )
-
-
-def _scheduled(response: FunctionResponse, non_blocking: bool) -> FunctionResponse:
-    """Give a NON_BLOCKING call's response the scheduling that fits it."""
-    if not non_blocking:
-        return response
-    still_running = response.response.get("output", {}).get("status") == IN_PROGRESS
-    return replace(
-        response,
-        scheduling=SCHEDULING_SILENT if still_running else SCHEDULING_WHEN_IDLE,
     )
 
 

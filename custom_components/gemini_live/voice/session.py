@@ -48,6 +48,8 @@ REPLY_TIMEOUT = 20.0
 """Seconds of server silence, while a reply is due, before the turn fails."""
 UNANSWERED_TOOL_TIMEOUT = 15.0
 """Seconds after which a tool call nobody answered gets an error response."""
+UNANSWERED_NON_BLOCKING_TIMEOUT = 120.0
+"""The same for NON_BLOCKING calls (the model talks on; a script may run long)."""
 
 type Spawn = Callable[[Coroutine[Any, Any, None], str], object]
 """Starts a background task (the config entry's, so unloading cancels it)."""
@@ -191,9 +193,12 @@ class VoiceSession:
                     self._reject_calls(event)
                 else:
                     turn.add_tool_call(event)
+                    unwaited = all(c.name in self.non_blocking for c in event.calls)
                     self._tool_timers.append(
                         self._loop.call_later(
-                            UNANSWERED_TOOL_TIMEOUT,
+                            UNANSWERED_NON_BLOCKING_TIMEOUT
+                            if unwaited
+                            else UNANSWERED_TOOL_TIMEOUT,
                             self._answer_unanswered,
                             turn,
                             event,
