@@ -43,6 +43,7 @@ from custom_components.gemini_live.const import (
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
     CONF_TEMPERATURE,
+    CONF_THINKING_BUDGET,
     CONF_THINKING_LEVEL,
     CONF_VOICE,
     DOMAIN,
@@ -1150,7 +1151,12 @@ def _options_input(**changes: Any) -> dict[str, Any]:
         ),
         (
             NATIVE_2_5,
-            {CONF_AFFECTIVE_DIALOG, CONF_PROACTIVE_AUDIO, CONF_GOOGLE_SEARCH},
+            {
+                CONF_THINKING_BUDGET,
+                CONF_AFFECTIVE_DIALOG,
+                CONF_PROACTIVE_AUDIO,
+                CONF_GOOGLE_SEARCH,
+            },
             None,
             None,
         ),
@@ -1208,6 +1214,7 @@ async def test_options_reach_the_setup(
                 CONF_VOICE: "Puck",
                 CONF_LANGUAGE: "vi-VN",
                 CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+                CONF_THINKING_BUDGET: 512,
                 CONF_AFFECTIVE_DIALOG: True,
                 CONF_PROACTIVE_AUDIO: True,
                 CONF_GOOGLE_SEARCH: True,
@@ -1225,7 +1232,7 @@ async def test_options_reach_the_setup(
         "languageCode": "vi-VN",
     }
     assert generation["enableAffectiveDialog"] is True
-    assert generation["thinkingConfig"] == {"thinkingBudget": 0}
+    assert generation["thinkingConfig"] == {"thinkingBudget": 512}
     assert setup["proactivity"] == {"proactiveAudio": True}
     assert setup["realtimeInputConfig"] == {
         "automaticActivityDetection": {"disabled": False}

@@ -19,12 +19,14 @@ from .const import (
     CONF_LANGUAGE,
     CONF_PROACTIVE_AUDIO,
     CONF_TEMPERATURE,
+    CONF_THINKING_BUDGET,
     CONF_THINKING_LEVEL,
     CONF_VOICE,
     RECOMMENDED_ACTIVITY_DETECTION,
     RECOMMENDED_AFFECTIVE_DIALOG,
     RECOMMENDED_GOOGLE_SEARCH,
     RECOMMENDED_PROACTIVE_AUDIO,
+    RECOMMENDED_THINKING_BUDGET,
 )
 from .live import ActivityDetection, ModelFamily, Thinking
 
@@ -48,6 +50,7 @@ def supported_options(
     rejected = {
         CONF_THINKING_LEVEL: options.get(CONF_THINKING_LEVEL)
         not in thinking_levels(family),
+        CONF_THINKING_BUDGET: family.thinking is not Thinking.BUDGET,
         CONF_AFFECTIVE_DIALOG: not family.affective_dialog,
         CONF_PROACTIVE_AUDIO: not family.proactive_audio,
         CONF_GOOGLE_SEARCH: not offers_search(family, options),
@@ -63,7 +66,9 @@ def live_options(model: str, options: Mapping[str, Any]) -> dict[str, Any]:
         "voice": options.get(CONF_VOICE),
         "language": options.get(CONF_LANGUAGE) or None,
         "temperature": options.get(CONF_TEMPERATURE),
-        "thinking_budget": 0,
+        "thinking_budget": int(
+            options.get(CONF_THINKING_BUDGET, RECOMMENDED_THINKING_BUDGET)
+        ),
         "thinking_level": level.upper() if level else None,
         "affective_dialog": options.get(
             CONF_AFFECTIVE_DIALOG, RECOMMENDED_AFFECTIVE_DIALOG

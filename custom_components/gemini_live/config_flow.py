@@ -59,11 +59,13 @@ from .const import (
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
     CONF_TEMPERATURE,
+    CONF_THINKING_BUDGET,
     CONF_THINKING_LEVEL,
     CONF_VOICE,
     DEFAULT_TITLE,
     DOMAIN,
     MAX_IDLE_TIMEOUT,
+    MAX_THINKING_BUDGET,
     MIN_IDLE_TIMEOUT,
     MODELS,
     PROVIDER_GEMINI_API,
@@ -78,6 +80,7 @@ from .const import (
     RECOMMENDED_OPTIONS,
     RECOMMENDED_PROACTIVE_AUDIO,
     RECOMMENDED_TEMPERATURE,
+    RECOMMENDED_THINKING_BUDGET,
     RECOMMENDED_VOICE,
     VOICES,
 )
@@ -91,6 +94,7 @@ from .live import (
     LivePermissionError,
     ModelFamily,
     ServiceAccount,
+    Thinking,
     model_family,
 )
 from .runtime import async_create_live_client
@@ -713,6 +717,16 @@ class GeminiLiveOptionsFlow(OptionsFlowWithReload):
                     options=levels,
                     translation_key=CONF_THINKING_LEVEL,
                     mode=SelectSelectorMode.DROPDOWN,
+                )
+            )
+        if family.thinking is Thinking.BUDGET:
+            capabilities[
+                probatio.Required(
+                    CONF_THINKING_BUDGET, default=RECOMMENDED_THINKING_BUDGET
+                )
+            ] = NumberSelector(
+                NumberSelectorConfig(
+                    min=0, max=MAX_THINKING_BUDGET, step=1, mode=NumberSelectorMode.BOX
                 )
             )
         if family.affective_dialog:

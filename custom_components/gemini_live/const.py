@@ -54,6 +54,7 @@ CONF_ACTIVITY_DETECTION: Final = "activity_detection"
 CONF_IDLE_TIMEOUT: Final = "idle_timeout"
 # Offered only where the model's family accepts them (live/models.py).
 CONF_THINKING_LEVEL: Final = "thinking_level"
+CONF_THINKING_BUDGET: Final = "thinking_budget"
 CONF_AFFECTIVE_DIALOG: Final = "affective_dialog"
 CONF_PROACTIVE_AUDIO: Final = "proactive_audio"
 CONF_GOOGLE_SEARCH: Final = "google_search"
@@ -108,6 +109,9 @@ RECOMMENDED_IDLE_TIMEOUT: Final = 60
 MIN_IDLE_TIMEOUT: Final = 5
 MAX_IDLE_TIMEOUT: Final = 3600
 # The recommended thinking level is the family's default (tuned for latency).
+RECOMMENDED_THINKING_BUDGET: Final = 0
+"""Tokens of thinking on budget models: none, for the fastest first audio."""
+MAX_THINKING_BUDGET: Final = 24576
 RECOMMENDED_AFFECTIVE_DIALOG: Final = False
 RECOMMENDED_PROACTIVE_AUDIO: Final = False
 RECOMMENDED_GOOGLE_SEARCH: Final = False
