@@ -540,3 +540,74 @@ async def test_transcript_lagging_across_a_tool_call(voice: Voice) -> None:
         None,
         "The kitchen light is on.",
     ]
+
+
+async def test_transcript_lagging_across_two_tool_calls(voice: Voice) -> None:
+    """Two tools in a row, words 1 s late: each message keeps its own words."""
+    await _kitchen_light(voice.hass)
+    voice.server.output_transcript_lag = 1.0
+    voice.server.realtime_factor = 2.0  # production streams faster than real time
+    voice.server.model_delay = 0.3  # the model's time to go on after a result
+    turn_on = ToolCall(name="intent__HassTurnOn", args={"name": "Kitchen light"})
+    voice.server.queue_reply(
+        Reply(
+            text="First the light.",
+            tool_calls=[turn_on],
+            then=Reply(
+                text="Now once more.",
+                tool_calls=[turn_on],
+                then=Reply(text="Both are done."),
+            ),
+        )
+    )
+
+    run = await voice.run("turn on the kitchen light twice")
+
+    assert run.speech == "Both are done."
+    log = voice.chat_log(run.conversation_id)
+    assert [getattr(item, "content", None) for item in log[2:]] == [
+        "First the light.",
+        None,
+        "Now once more.",
+        None,
+        "Both are done.",
+    ]
+    assert all(
+        len(item.tool_calls or ()) == 1
+        for item in log[2:]
+        if isinstance(item, conversation.AssistantContent)
+        and item.content != "Both are done."
+    )
+
+
+@pytest.mark.parametrize("live_model", ["gemini-3.8-live-extended-thinking"])
+async def test_transcript_lagging_after_a_filler_and_a_tool(voice: Voice) -> None:
+    """Extended Thinking: filler, words meanwhile, a tool, 1 s late words.
+
+    The filler and the words meanwhile are one message with the tool call;
+    the answer after the tool result is the last message.
+    """
+    await _kitchen_light(voice.hass)
+    voice.server.output_transcript_lag = 1.0
+    voice.server.realtime_factor = 2.0  # production streams faster than real time
+    voice.server.model_delay = 0.3  # the model's time to go on after a result
+    voice.server.queue_reply(
+        Reply(
+            text="Let me think about that.",
+            in_progress_after_chunks=3,
+            in_progress_pause=1.0,
+            meanwhile="Switching it on.",
+            tool_calls=[
+                ToolCall(name="intent__HassTurnOn", args={"name": "Kitchen light"})
+            ],
+            then=Reply(text="The kitchen light is on."),
+        )
+    )
+
+    run = await voice.run("turn on the kitchen light")
+
+    assert run.speech == "The kitchen light is on."
+    first = voice.chat_log(run.conversation_id)[2]
+    assert isinstance(first, conversation.AssistantContent)
+    assert first.content == "Let me think about that. Switching it on."
+    assert [call.tool_name for call in first.tool_calls or ()] == ["intent__HassTurnOn"]

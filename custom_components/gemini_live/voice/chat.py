@@ -138,10 +138,8 @@ class _Reply:
                 tool_name=AUDIO_TRIGGER, tool_args={}, id=self.trigger_id, external=True
             )
             yield {"tool_calls": [trigger]}
-        message_has_text = False
-        results: list[DeltaDict] = []
-        """Tool results not recorded yet (the words before them may trail)."""
-        running: set[asyncio.Task[list[DeltaDict]]] = set()
+        layout = _Layout()
+        running: set[asyncio.Task[tuple[int, list[DeltaDict]]]] = set()
         event_task: asyncio.Task[ReplyEvent | None] | None = None
         try:
             while True:
@@ -150,51 +148,50 @@ class _Reply:
                 done, _ = await asyncio.wait(
                     {event_task, *running}, return_when=asyncio.FIRST_COMPLETED
                 )
-                for task in running & done:
-                    running.discard(task)
-                    results.extend(task.result())
+                for finished in running & done:
+                    running.discard(finished)
+                    for delta in layout.add_results(*finished.result()):
+                        yield delta
                 if event_task not in done:
                     continue
                 try:
                     event = event_task.result()
                 except LiveError:
-                    for delta in results:  # the tools' effects happened
+                    for delta in layout.failed():  # the tools' effects happened
                         yield delta
                     raise
                 event_task = None
-                if results and (
-                    event is None or isinstance(event, (NextMessage, ToolCall))
-                ):
-                    for delta in results:
-                        yield delta
-                    yield {"role": "assistant"}
-                    results.clear()
-                    message_has_text = False
                 match event:
                     case None:
+                        for delta in layout.end():
+                            yield delta
                         break
+                    case NextMessage():
+                        for delta in layout.next_message():
+                            yield delta
                     case OutputTranscription(text=text):
-                        if text := text if message_has_text else text.lstrip():
-                            message_has_text = True
-                            yield {"content": text}
+                        for delta in layout.text(text):
+                            yield delta
                     case Grounding():
                         yield {"tool_calls": [_search_call(event)]}
                     case ToolCall(calls=calls):
                         calls = tuple(
                             c for c in calls if not self.turn.is_cancelled(c.id)
                         )
-                        if calls:
-                            inputs = [tool_input(call) for call in calls]
-                            yield {"tool_calls": inputs}
-                            for group in self._groups(calls):
-                                running.add(
-                                    asyncio.ensure_future(
-                                        self._run(
-                                            [calls[i] for i in group],
-                                            [inputs[i] for i in group],
-                                        )
-                                    )
+                        if not calls:
+                            continue
+                        inputs = [tool_input(call) for call in calls]
+                        segment = self.turn.segment(calls[0].id)
+                        for delta in layout.tool_call(segment, inputs):
+                            yield delta
+                        for group in self._groups(calls):
+                            tools = asyncio.ensure_future(
+                                self._run(
+                                    [calls[i] for i in group],
+                                    [inputs[i] for i in group],
                                 )
+                            )
+                            running.add(tools)
         finally:
             if event_task is not None:
                 event_task.cancel()
@@ -211,10 +208,11 @@ class _Reply:
 
     async def _run(
         self, calls: Sequence[FunctionCall], inputs: Sequence[llm.ToolInput]
-    ) -> list[DeltaDict]:
+    ) -> tuple[int, list[DeltaDict]]:
         """Run functions of one tool call, answer the model, return the results.
 
-        The results come as chat-log deltas. The model waits for BLOCKING
+        The results come as chat-log deltas, with the segment of the reply
+        whose words follow them. The model waits for BLOCKING
         functions, answered together within the runner's bound. It does not
         wait for a NON_BLOCKING one: its tool runs to the end, and its result
         comes back on its own, WHEN_IDLE (after what the model says
@@ -230,8 +228,7 @@ class _Reply:
         ]
         if non_blocking:
             responses = [replace(r, scheduling=SCHEDULING_WHEN_IDLE) for r in responses]
-        await self.turn.respond(responses)
-        return [
+        return await self.turn.respond(responses), [
             {
                 "role": "tool_result",
                 "tool_call_id": tool.id,
@@ -254,6 +251,93 @@ class _Reply:
                 raise
             LOGGER.warning("The Live reply ended early: %s", err)
             return None
+
+
+class _Layout:
+    """Where the reply's words, tool calls and results go in the chat log.
+
+    The reply is cut into segments at its pauses (`NextMessage`). A tool
+    call joins the message of its segment; its results are recorded where
+    the words that may speak of them begin, which then start a new message.
+    Late words of a segment therefore stay in its message.
+    """
+
+    def __init__(self) -> None:
+        self.segment = 0
+        self.results: list[tuple[int, list[DeltaDict]]] = []
+        """Tool results not recorded yet, by the segment that follows them."""
+        self._held: list[tuple[int, list[llm.ToolInput]]] = []
+        """Tool calls of segments whose words did not begin yet."""
+        self._has_text = False
+        self._space = False
+
+    def text(self, text: str) -> list[DeltaDict]:
+        """Add words to the current message."""
+        if not self._has_text:
+            text = text.lstrip()
+        elif self._space and not text[:1].isspace():
+            text = f" {text}"
+        self._space = False
+        if not text:
+            return []
+        self._has_text = True
+        return [{"content": text}]
+
+    def tool_call(self, segment: int, inputs: list[llm.ToolInput]) -> list[DeltaDict]:
+        """Record a tool call in its segment's message (now, or later)."""
+        if segment <= self.segment:
+            return [{"tool_calls": inputs}]
+        self._held.append((segment, inputs))
+        return []
+
+    def add_results(self, segment: int, deltas: list[DeltaDict]) -> list[DeltaDict]:
+        """Keep tool results for `segment`; record them now if it began."""
+        self.results.append((segment, deltas))
+        if segment > self.segment:
+            return []
+        return self._flush()
+
+    def next_message(self) -> list[DeltaDict]:
+        """Begin the next segment: a new message after the earlier results."""
+        self.segment += 1
+        out = self._flush()
+        if not out:
+            self._space = self._has_text  # the same message goes on
+        out += [{"tool_calls": i} for seg, i in self._held if seg <= self.segment]
+        self._held = [(seg, i) for seg, i in self._held if seg > self.segment]
+        return out
+
+    def _flush(self) -> list[DeltaDict]:
+        """Record the results due by now; the words after them start a message."""
+        out: list[DeltaDict] = [
+            delta
+            for seg, deltas in self.results
+            if seg <= self.segment
+            for delta in deltas
+        ]
+        if out:
+            out.append({"role": "assistant"})
+            self._has_text = False
+            self.results = [(seg, d) for seg, d in self.results if seg > self.segment]
+        return out
+
+    def end(self) -> list[DeltaDict]:
+        """Record what is left; the reply ends with an assistant message."""
+        out: list[DeltaDict] = []
+        while self._held:
+            out += self.next_message()
+        if self.results:
+            out += [delta for _, deltas in self.results for delta in deltas]
+            out.append({"role": "assistant"})
+            self.results = []
+        return out
+
+    def failed(self) -> list[DeltaDict]:
+        """Record the tool calls and results there are (the reply failed)."""
+        out: list[DeltaDict] = [{"tool_calls": inputs} for _, inputs in self._held]
+        out += [delta for _, deltas in self.results for delta in deltas]
+        self._held, self.results = [], []
+        return out
 
 
 def _search_call(grounding: Grounding) -> llm.ToolInput:

@@ -193,17 +193,7 @@ class VoiceSession:
                     self._reject_calls(event)
                 else:
                     turn.add_tool_call(event)
-                    unwaited = all(c.name in self.non_blocking for c in event.calls)
-                    self._tool_timers.append(
-                        self._loop.call_later(
-                            UNANSWERED_NON_BLOCKING_TIMEOUT
-                            if unwaited
-                            else UNANSWERED_TOOL_TIMEOUT,
-                            self._answer_unanswered,
-                            turn,
-                            event,
-                        )
-                    )
+                    self._bound_tool_calls(turn, event)
             case ToolCallCancellation():
                 turn.cancel_tool_calls(event)
             case Grounding():
@@ -265,6 +255,22 @@ class VoiceSession:
         ]
         self._spawn(self._send_quietly(responses), "gemini_live tool response")
 
+    def _bound_tool_calls(self, turn: LiveTurn, tool_call: ToolCall) -> None:
+        """Arm the bound of each function: longer for NON_BLOCKING ones."""
+        for unwaited, bound in (
+            (False, UNANSWERED_TOOL_TIMEOUT),
+            (True, UNANSWERED_NON_BLOCKING_TIMEOUT),
+        ):
+            calls = tuple(
+                c for c in tool_call.calls if (c.name in self.non_blocking) is unwaited
+            )
+            if calls:
+                self._tool_timers.append(
+                    self._loop.call_later(
+                        bound, self._answer_unanswered, turn, ToolCall(calls)
+                    )
+                )
+
     def _answer_unanswered(self, turn: LiveTurn, tool_call: ToolCall) -> None:
         """Answer this call's still pending functions with an error."""
         if self.closed or turn is not self.turn:
@@ -281,7 +287,7 @@ class VoiceSession:
             )
             for call in pending
         ]
-        self._spawn(turn.respond(responses), "gemini_live tool response")
+        self._spawn(_answer(turn, responses), "gemini_live tool response")
 
     async def _send_quietly(self, responses: Sequence[FunctionResponse]) -> None:
         try:
@@ -334,3 +340,8 @@ class VoiceSession:
     def _cancel_timer(timer: asyncio.TimerHandle | None) -> None:
         if timer is not None:
             timer.cancel()
+
+
+async def _answer(turn: LiveTurn, responses: Sequence[FunctionResponse]) -> None:
+    """Answer tool calls of a turn (from a task of its own)."""
+    await turn.respond(responses)

@@ -39,7 +39,8 @@ The turn is a state machine of the service's signals (`Phase`):
   message (`NextMessage`). Transcript fragments trail their audio by a lag
   (measured at the reply's start: first fragment after first audio), so a
   fragment is new once it comes that lag after the new audio (less half the
-  pause, at most `LAG_MARGIN`); without lag, any fragment after the pause.
+  pause, within `LAG_JITTER` and `LAG_MARGIN`); without lag, any fragment
+  after the pause. A reply may pause several times.
 
 Memory: unread reply audio is bounded by `MAX_AUDIO_SECONDS` of 24 kHz PCM16
 (14.4 MB at 300 s); audio beyond it is dropped. A reader frees what it read.
@@ -89,6 +90,8 @@ NO_LAG = 0.1
 """Transcript lag below which fragments are taken to come with their audio."""
 LAG_MARGIN = 0.3
 """Most tolerance of a lag varying within one reply, in seconds."""
+LAG_JITTER = 0.01
+"""Least tolerance: the lag measured at the reply's start is not exact."""
 IN_PROGRESS = "IN_PROGRESS"
 """interactionStatus of a turnComplete after which more output follows."""
 IDLE = "IDLE"
@@ -104,6 +107,15 @@ class Phase(Enum):
     TOOLS = auto()
     COMPLETE = auto()
     DONE = auto()
+
+
+@dataclass(slots=True)
+class _Pause:
+    """A pause of the reply: its last audio before, its first audio after."""
+
+    start: float
+    """Arrival of the last audio before it (0: there was none)."""
+    resumed: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +210,11 @@ class LiveTurn:
         self._first_audio_at: float | None = None
         self._first_output_at: float | None = None
         self._last_audio_at: float | None = None
-        self._pause_from: float | None = None
-        """Arrival of the last audio before the reply paused (0: none)."""
-        self._resumed_at: float | None = None
-        """Arrival of the first audio after that pause."""
+        self._pauses: deque[_Pause] = deque()
+        """Pauses whose first words after them did not come yet, in order."""
+        self._pause_count = 0
+        self._last_pause: _Pause | None = None
+        self._call_segments: dict[str, int] = {}
         self._events: _Feed[ReplyEvent] = _Feed()
         self._audio: _Feed[bytes] = _Feed()
         self._audio_unread = 0
@@ -306,18 +319,27 @@ class LiveTurn:
         self.add_done_callback(lambda _: done.set())
         await done.wait()
 
-    async def respond(self, responses: Sequence[FunctionResponse]) -> None:
-        """Answer pending tool calls (cancelled or answered ones are skipped)."""
+    async def respond(self, responses: Sequence[FunctionResponse]) -> int:
+        """Answer pending tool calls (cancelled or answered ones are skipped).
+
+        Returns the segment of the reply whose words may speak of them: the
+        words after the current pause if the model has not spoken since it
+        (it waits, or is idle), else those after the next pause.
+        """
         live = [r for r in responses if self._pending_calls.pop(r.id, None)]
         if any(r.name not in self.non_blocking for r in live):
             self._pause()  # the model waited for these results
+        segment = self._pause_count
+        if self._last_pause is None or self._last_pause.resumed is not None:
+            segment += 1
         if self.reply_complete or not live:
-            return
+            return segment
         self._output_seen = False  # the model owes an answer to the results
         self._generation_open = True
         if not self._pending_calls:
             self._set_phase(Phase.REPLYING)
         await self._send_tool_response(live)
+        return segment
 
     def claim_audio(self) -> bool:
         """Reserve the audio for one TTS reader; False if claimed or released."""
@@ -382,7 +404,8 @@ class LiveTurn:
             self._output.append(text)
             if self._first_output_at is None:
                 self._first_output_at = self._loop.time()
-            if self._starts_next_message():
+            while self._pauses and self._words_after(self._pauses[0]):
+                self._pauses.popleft()
                 self._events.put(NextMessage())
             self._events.put(OutputTranscription(text, finished=finished))
         if self.phase is not Phase.COMPLETE:
@@ -402,8 +425,8 @@ class LiveTurn:
         self._last_audio_at = self._loop.time()
         if self._first_audio_at is None:
             self._first_audio_at = self._last_audio_at
-        if self._pause_from is not None and self._resumed_at is None:
-            self._resumed_at = self._last_audio_at
+        if self._last_pause is not None and self._last_pause.resumed is None:
+            self._last_pause.resumed = self._last_audio_at
         if self._audio_released:
             return
         if self._audio_unread + len(pcm) > MAX_AUDIO_SECONDS * AUDIO_RATE * 2:
@@ -421,6 +444,7 @@ class LiveTurn:
         self._model_output()
         for call in tool_call.calls:
             self._pending_calls[call.id] = call
+            self._call_segments[call.id] = self._pause_count
         self._set_phase(Phase.TOOLS)
         self._events.put(tool_call)
 
@@ -499,24 +523,27 @@ class LiveTurn:
 
     # ------------------------------------------------------------ internals
 
+    def segment(self, call_id: str) -> int:
+        """How many pauses of the reply came before this tool call."""
+        return self._call_segments.get(call_id, 0)
+
     def _pause(self) -> None:
         """Note that the reply paused; its words after this start a message."""
-        if self._pause_from is None:
-            self._pause_from = self._last_audio_at or 0.0
-            self._resumed_at = None
+        if self._last_pause is not None and self._last_pause.resumed is None:
+            return  # no audio since the last pause: the same pause
+        self._last_pause = _Pause(self._last_audio_at or 0.0)
+        self._pauses.append(self._last_pause)
+        self._pause_count += 1
 
-    def _starts_next_message(self) -> bool:
-        """Whether a fragment arriving now is the first after the pause."""
-        if self._pause_from is None:
-            return False
-        if self._pause_from and (lag := self._lag()) >= NO_LAG:
-            resumed = self._resumed_at
-            if resumed is None:
+    def _words_after(self, pause: _Pause) -> bool:
+        """Whether a fragment arriving now is of the words after `pause`."""
+        if pause.start and (lag := self._lag()) >= NO_LAG:
+            if pause.resumed is None:
                 return False  # a late fragment of the words before the pause
-            margin = min((resumed - self._pause_from) / 2, LAG_MARGIN)
-            if self._loop.time() < resumed + lag - margin:
+            gap = pause.resumed - pause.start
+            margin = min(max(gap / 2, LAG_JITTER), LAG_MARGIN)
+            if self._loop.time() < pause.resumed + lag - margin:
                 return False
-        self._pause_from = None
         return True
 
     def _lag(self) -> float:
