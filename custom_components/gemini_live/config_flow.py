@@ -18,7 +18,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_PROMPT
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.data_entry_flow import section
-from homeassistant.exceptions import HomeAssistantError, TemplateError
+from homeassistant.exceptions import TemplateError
 from homeassistant.helpers import llm, template
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -38,8 +38,6 @@ import probatio
 from yarl import URL
 
 from .capabilities import (
-    activity_detection,
-    live_options,
     offers_search,
     supported_options,
     thinking_levels,
@@ -86,9 +84,7 @@ from .const import (
 )
 from .errors import error_key
 from .live import (
-    FunctionDeclaration,
     InvalidServiceAccountError,
-    LiveConfig,
     LiveError,
     LiveInvalidArgumentError,
     LivePermissionError,
@@ -98,7 +94,7 @@ from .live import (
     model_family,
 )
 from .runtime import async_create_live_client
-from .voice.tools import function_declarations
+from .voice.config import async_validation_config
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -206,25 +202,6 @@ def _llm_context(hass: HomeAssistant) -> llm.LLMContext:
     )
 
 
-async def _async_live_config(
-    hass: HomeAssistant, model: str, options: Mapping[str, Any]
-) -> LiveConfig:
-    """Return the setup a conversation with these options opens (tools included)."""
-    functions: tuple[FunctionDeclaration, ...] = ()
-    if api_ids := options.get(CONF_LLM_HASS_API):
-        try:
-            api = await llm.async_get_api(hass, api_ids, _llm_context(hass))
-        except HomeAssistantError as err:
-            _LOGGER.debug("Validating without the tools of %s: %s", api_ids, err)
-        else:
-            functions = function_declarations(api)
-    return LiveConfig(
-        **live_options(model, options),
-        functions=functions,
-        activity_detection=activity_detection(options),
-    )
-
-
 async def async_validate_input(
     hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
 ) -> None:
@@ -233,7 +210,9 @@ async def async_validate_input(
     Raises the Live client's errors (LiveError subclasses).
     """
     client = await async_create_live_client(hass, data)
-    config = await _async_live_config(hass, data[CONF_MODEL], options)
+    config = await async_validation_config(
+        hass, data[CONF_MODEL], options, _llm_context(hass)
+    )
     session = await client.connect(config)
     await session.close()
 

@@ -8,7 +8,7 @@ prompt, the date and time unless a tool provides them, the extra prompt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -31,9 +31,9 @@ from ..const import (
     RECOMMENDED_IDLE_TIMEOUT,
 )
 from ..issues import async_update_too_many_tools
-from ..live import ActivityDetection, HistoryTurn, LiveClient, LiveConfig
+from ..live import HistoryTurn, LiveClient, LiveConfig
 from .manager import SessionSetup, VoiceManager
-from .tools import limit_declarations, valid_declarations
+from .tools import function_declarations, limit_declarations, valid_declarations
 
 MAX_HISTORY_TURNS = 40
 """Most chat-log messages replayed into a new session of a conversation."""
@@ -76,12 +76,7 @@ async def async_conversation_config(
 ) -> LiveConfig:
     """Return the setup of a conversation session: prompt, tools, activity mode."""
     options = entry.options
-    api: llm.APIInstance | None = None
-    if api_ids := options.get(CONF_LLM_HASS_API):
-        try:
-            api = await llm.async_get_api(hass, api_ids, llm_context)
-        except HomeAssistantError as err:
-            LOGGER.error("Error getting LLM API %s: %s", api_ids, err)
+    api = await _async_llm_api(hass, options, llm_context)
     declarations = valid_declarations(api) if api else ()
     async_update_too_many_tools(hass, entry, len(declarations))
     return LiveConfig(
@@ -90,8 +85,39 @@ async def async_conversation_config(
             hass, options.get(CONF_PROMPT), llm_context, api, extra_system_prompt
         ),
         functions=limit_declarations(declarations),
-        activity_detection=_activity_detection(entry),
+        activity_detection=activity_detection(options),
     )
+
+
+async def async_validation_config(
+    hass: HomeAssistant,
+    model: str,
+    options: Mapping[str, Any],
+    llm_context: llm.LLMContext,
+) -> LiveConfig:
+    """Return what a conversation with these options sets up, but the prompt.
+
+    For the flows, which check the setup before there is an entry.
+    """
+    api = await _async_llm_api(hass, options, llm_context)
+    return LiveConfig(
+        **live_options(model, options),
+        functions=function_declarations(api) if api else (),
+        activity_detection=activity_detection(options),
+    )
+
+
+async def _async_llm_api(
+    hass: HomeAssistant, options: Mapping[str, Any], llm_context: llm.LLMContext
+) -> llm.APIInstance | None:
+    """Return the LLM API the options select (None: none, or it failed)."""
+    if not (api_ids := options.get(CONF_LLM_HASS_API)):
+        return None
+    try:
+        return await llm.async_get_api(hass, api_ids, llm_context)
+    except HomeAssistantError as err:
+        LOGGER.error("Error getting LLM API %s: %s", api_ids, err)
+        return None
 
 
 async def async_session_setup(
@@ -136,7 +162,7 @@ def transcription_setup(entry: ConfigEntry) -> SessionSetup:
         config=LiveConfig(
             **_common(entry, answers=False),
             system_instruction=TRANSCRIPTION_INSTRUCTION,
-            activity_detection=_activity_detection(entry),
+            activity_detection=activity_detection(entry.options),
             session_resumption=False,
         )
     )
@@ -147,10 +173,6 @@ def speech_config(entry: ConfigEntry) -> LiveConfig:
     return LiveConfig(
         **_common(entry, answers=False), system_instruction=SPEECH_INSTRUCTION
     )
-
-
-def _activity_detection(entry: ConfigEntry) -> ActivityDetection:
-    return activity_detection(entry.options)
 
 
 def _common(entry: ConfigEntry, *, answers: bool = True) -> dict[str, Any]:
