@@ -22,13 +22,13 @@ from custom_components.gemini_live.const import (
     CONF_PROJECT_ID,
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
-    DOMAIN,
     GEMINI_API_MODELS,
     PROVIDER_GEMINI_API,
     PROVIDER_VERTEX_AI,
     RECOMMENDED_OPTIONS,
     VERTEX_AI_MODELS,
 )
+from tests.entries import account_entry, agent_data
 from tests.fake_live.server import FakeLiveServer
 
 PROJECT = "test-project"
@@ -59,19 +59,17 @@ async def test_diagnostics_vertex_ai(
     """Service-account secrets and access tokens never reach diagnostics."""
     key_file = fake_live.service_account_json(PROJECT)
     account = json.loads(key_file)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Gemini Live (Vertex AI, {PROJECT})",
-        unique_id=f"{account['client_email']}/{PROJECT}",
-        data={
+    entry = account_entry(
+        {
             CONF_PROVIDER: PROVIDER_VERTEX_AI,
             CONF_SERVICE_ACCOUNT: key_file,
             CONF_PROJECT_ID: PROJECT,
             CONF_LOCATION: "us-central1",
-            CONF_MODEL: VERTEX_AI_MODELS[0],
             CONF_BASE_URL: fake_live.base_url,
         },
-        options=RECOMMENDED_OPTIONS,
+        agent_data(VERTEX_AI_MODELS[0]),
+        title=f"Gemini Live (Vertex AI, {PROJECT})",
+        unique_id=f"{account['client_email']}/{PROJECT}",
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -88,13 +86,13 @@ async def test_diagnostics_vertex_ai(
             ),
         },
     )
+    await hass.async_block_till_done()  # the entry reloads (and fails to set up)
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert result == {
         "title": f"Gemini Live (Vertex AI, {PROJECT})",
-        "state": "loaded",
+        "state": entry.state.value,
         "provider": PROVIDER_VERTEX_AI,
-        "model": VERTEX_AI_MODELS[0],
         "project_id": PROJECT,
         "location": "us-central1",
         "base_url_host": "127.0.0.1",
@@ -103,10 +101,17 @@ async def test_diagnostics_vertex_ai(
             CONF_SERVICE_ACCOUNT: REDACTED,
             CONF_PROJECT_ID: PROJECT,
             CONF_LOCATION: "us-central1",
-            CONF_MODEL: VERTEX_AI_MODELS[0],
             CONF_BASE_URL: REDACTED,
         },
-        "options": json.loads(json.dumps(RECOMMENDED_OPTIONS)),
+        "assistants": [
+            {
+                "title": "Gemini Live",
+                "model": VERTEX_AI_MODELS[0],
+                "options": json.loads(
+                    json.dumps({CONF_MODEL: VERTEX_AI_MODELS[0], **RECOMMENDED_OPTIONS})
+                ),
+            }
+        ],
     }
 
     text = await _download(hass, hass_client, entry)
@@ -131,16 +136,14 @@ async def test_diagnostics_gemini_api(
     fake_live: FakeLiveServer,
 ) -> None:
     """The API key never reaches diagnostics, nor does the Google endpoint."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Gemini Live (Gemini API)",
-        data={
+    entry = account_entry(
+        {
             CONF_PROVIDER: PROVIDER_GEMINI_API,
             CONF_API_KEY: fake_live.api_key,
-            CONF_MODEL: GEMINI_API_MODELS[0],
             CONF_BASE_URL: fake_live.base_url,
         },
-        options=RECOMMENDED_OPTIONS,
+        agent_data(GEMINI_API_MODELS[0]),
+        title="Gemini Live (Gemini API)",
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -149,16 +152,15 @@ async def test_diagnostics_gemini_api(
     hass.config_entries.async_update_entry(
         entry, data={k: v for k, v in entry.data.items() if k != CONF_BASE_URL}
     )
+    await hass.async_block_till_done()  # the entry reloads
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert result["data"] == {
         CONF_PROVIDER: PROVIDER_GEMINI_API,
         CONF_API_KEY: REDACTED,
-        CONF_MODEL: GEMINI_API_MODELS[0],
     }
     assert result["base_url_host"] is None
     assert result["project_id"] is None
-    assert result["state"] == "loaded"
 
     text = await _download(hass, hass_client, entry)
     assert fake_live.api_key not in text

@@ -316,14 +316,16 @@ def test_translation_structure() -> None:
     """Top-level keys and data-entry steps have the shape hassfest expects."""
     assert set(STRINGS) <= {
         "config",
+        "config_subentries",
         "options",
         "selector",
         "exceptions",
         "entity",
         "issues",
     }
-    for flow in ("config", "options"):
-        for step_id, step in STRINGS[flow]["step"].items():
+    flows = [STRINGS["config"], *STRINGS["config_subentries"].values()]
+    for flow in flows:
+        for step_id, step in flow["step"].items():
             # hassfest: a step is not titled with the brand name.
             assert step.get("title") != MANIFEST["name"], step_id
             assert set(step) <= {
@@ -362,9 +364,11 @@ def test_flow_errors_and_aborts_translated() -> None:
         "unknown",
     }
     config_errors = set(STRINGS["config"]["error"])
-    option_errors = set(STRINGS["options"]["error"])
-    assert errors <= config_errors | option_errors
+    agent_flow = STRINGS["config_subentries"]["conversation"]
+    assert errors <= config_errors | set(agent_flow["error"])
     assert aborts <= set(STRINGS["config"]["abort"])
+    assert "reconfigure_successful" in agent_flow["abort"]
+    assert set(agent_flow["initiate_flow"]) == {"user", "reconfigure"}
     # Aborts raised by Home Assistant's own helpers used in the flow.
     assert {
         "already_configured",
@@ -373,7 +377,7 @@ def test_flow_errors_and_aborts_translated() -> None:
         "reconfigure_successful",
     } <= set(STRINGS["config"]["abort"])
     steps = _string_literals(r'step_id="(\w+)"', source)
-    assert steps == set(STRINGS["config"]["step"]) | set(STRINGS["options"]["step"])
+    assert steps == set(STRINGS["config"]["step"]) | set(agent_flow["step"])
 
 
 def _live_error_keys() -> set[str]:

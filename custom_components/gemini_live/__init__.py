@@ -11,19 +11,21 @@ from homeassistant.exceptions import (
     HomeAssistantError,
 )
 
-from .const import CONF_LOCATION, CONF_MODEL, DOMAIN, LOGGER
+from .const import CONF_LOCATION, DOMAIN, LOGGER, SUBENTRY_AGENT
 from .errors import CREDENTIAL_ERRORS, TRANSIENT_ERRORS, error_key
 from .issues import async_delete_issues
 from .live import LiveError
+from .migration import async_migrate_entry
 from .runtime import (
     GeminiLiveConfigEntry,
     GeminiLiveRuntimeData,
     async_create_live_client,
+    validation_model,
 )
 from .satellites import SatelliteRuns
 from .voice.config import create_voice_manager
 
-__all__ = ["GeminiLiveConfigEntry", "GeminiLiveRuntimeData"]
+__all__ = ["GeminiLiveConfigEntry", "GeminiLiveRuntimeData", "async_migrate_entry"]
 
 PLATFORMS: tuple[Platform, ...] = (
     Platform.CONVERSATION,
@@ -33,8 +35,8 @@ PLATFORMS: tuple[Platform, ...] = (
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -> bool:
-    """Set up Gemini Live from a config entry."""
-    model: str = entry.data[CONF_MODEL]
+    """Set up Gemini Live from a config entry and its assistants."""
+    model = validation_model(entry)
     try:
         client = await async_create_live_client(hass, entry.data)
         await client.validate(model)
@@ -60,16 +62,27 @@ async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -
     entry.async_on_unload(satellites.async_start())
     entry.runtime_data = GeminiLiveRuntimeData(
         client=client,
-        voice=create_voice_manager(hass, entry, client),
+        agents={
+            subentry.subentry_id: create_voice_manager(hass, entry, subentry, client)
+            for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT)
+        },
         satellites=satellites,
     )
+    async_delete_issues(hass, entry, keep=set(entry.runtime_data.agents))
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
+async def _async_reload(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -> None:
+    """Reload the entry when it or its assistants changed."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -> bool:
     """Unload a config entry (its Live sessions are closed first)."""
-    await entry.runtime_data.voice.async_close()
+    for manager in entry.runtime_data.agents.values():
+        await manager.async_close()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

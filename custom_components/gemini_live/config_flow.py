@@ -10,12 +10,20 @@ import re
 from typing import Any, Final, override
 
 from homeassistant.config_entries import (
+    SOURCE_USER,
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
 )
-from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_PROMPT
+from homeassistant.const import (
+    CONF_API_KEY,
+    CONF_LLM_HASS_API,
+    CONF_NAME,
+    CONF_PROMPT,
+)
 from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.exceptions import TemplateError
@@ -60,6 +68,7 @@ from .const import (
     CONF_THINKING_BUDGET,
     CONF_THINKING_LEVEL,
     CONF_VOICE,
+    DEFAULT_AGENT_TITLE,
     DEFAULT_TITLE,
     DOMAIN,
     MAX_IDLE_TIMEOUT,
@@ -80,6 +89,7 @@ from .const import (
     RECOMMENDED_TEMPERATURE,
     RECOMMENDED_THINKING_BUDGET,
     RECOMMENDED_VOICE,
+    SUBENTRY_AGENT,
     VOICES,
 )
 from .errors import error_key
@@ -93,7 +103,7 @@ from .live import (
     Thinking,
     model_family,
 )
-from .runtime import async_create_live_client
+from .runtime import async_create_live_client, validation_model
 from .voice.config import async_validation_config
 
 _LOGGER = logging.getLogger(__name__)
@@ -205,9 +215,10 @@ def _llm_context(hass: HomeAssistant) -> llm.LLMContext:
 async def async_validate_input(
     hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
 ) -> None:
-    """Open a Live session with the entry's conversation setup, then close it.
+    """Open a Live session with an assistant's conversation setup, then close it.
 
-    Raises the Live client's errors (LiveError subclasses).
+    `data`: the entry's data with the assistant's model. Raises the Live
+    client's errors (LiveError subclasses).
     """
     client = await async_create_live_client(hass, data)
     config = await async_validation_config(
@@ -333,6 +344,24 @@ async def _async_validate_with_endpoint(
     return await _async_validate(hass, data, options, fields)
 
 
+def _first_agent(model: str) -> ConfigSubentryData:
+    """Return the assistant a new entry starts with, on the recommended settings."""
+    return ConfigSubentryData(
+        subentry_type=SUBENTRY_AGENT,
+        data={CONF_MODEL: model, **copy.deepcopy(RECOMMENDED_OPTIONS)},
+        title=DEFAULT_AGENT_TITLE,
+        unique_id=None,
+    )
+
+
+def _checked_agent(entry: ConfigEntry) -> tuple[str, Mapping[str, Any]]:
+    """Return the model and settings a credentials check of `entry` uses."""
+    model = validation_model(entry)
+    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
+        return model, subentry.data
+    return model, RECOMMENDED_OPTIONS
+
+
 def _render_prompt(hass: HomeAssistant, prompt: str) -> None:
     """Render an instructions template as the conversation agent will.
 
@@ -351,7 +380,7 @@ def _render_prompt(hass: HomeAssistant, prompt: str) -> None:
 class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow for Gemini Live."""
 
-    VERSION = 1
+    VERSION = 2
     MINOR_VERSION = 1
 
     def __init__(self) -> None:
@@ -392,10 +421,11 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             api_key: str = user_input[CONF_API_KEY].strip()
             await self.async_set_unique_id(gemini_api_unique_id(api_key))
             self._abort_if_unique_id_configured()
+            model: str = user_input[CONF_MODEL].strip()
             data: dict[str, Any] = {
                 CONF_PROVIDER: PROVIDER_GEMINI_API,
                 CONF_API_KEY: api_key,
-                CONF_MODEL: user_input[CONF_MODEL].strip(),
+                CONF_MODEL: model,
             }
             errors = await _async_validate_with_endpoint(
                 self.hass,
@@ -405,10 +435,11 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 {CONF_API_KEY, CONF_MODEL},
             )
             if not errors:
+                del data[CONF_MODEL]
                 return self.async_create_entry(
                     title=_entry_title(PROVIDER_GEMINI_API),
                     data=data,
-                    options=copy.deepcopy(RECOMMENDED_OPTIONS),
+                    subentries=[_first_agent(model)],
                 )
         schema = probatio.Schema(
             {
@@ -468,12 +499,13 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 vertex_ai_unique_id(self._account.client_email, project_id)
             )
             self._abort_if_unique_id_configured()
+            model: str = user_input[CONF_MODEL].strip()
             data: dict[str, Any] = {
                 CONF_PROVIDER: PROVIDER_VERTEX_AI,
                 CONF_SERVICE_ACCOUNT: self._service_account,
                 CONF_PROJECT_ID: project_id,
                 CONF_LOCATION: user_input[CONF_LOCATION].strip(),
-                CONF_MODEL: user_input[CONF_MODEL].strip(),
+                CONF_MODEL: model,
             }
             errors = await _async_validate_with_endpoint(
                 self.hass,
@@ -483,10 +515,11 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 {CONF_PROJECT_ID, CONF_LOCATION, CONF_MODEL},
             )
             if not errors:
+                del data[CONF_MODEL]
                 return self.async_create_entry(
                     title=_entry_title(PROVIDER_VERTEX_AI, project_id),
                     data=data,
-                    options=copy.deepcopy(RECOMMENDED_OPTIONS),
+                    subentries=[_first_agent(model)],
                 )
         schema = probatio.Schema(
             {
@@ -545,8 +578,12 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                 ):
                     return self.async_abort(reason="already_configured")
             if not errors:
+                model, options = _checked_agent(entry)
                 errors = await _async_validate(
-                    self.hass, {**entry.data, field: secret}, entry.options, {field}
+                    self.hass,
+                    {**entry.data, field: secret, CONF_MODEL: model},
+                    options,
+                    {field},
                 )
             if not errors:
                 return self.async_update_reload_and_abort(
@@ -572,7 +609,7 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the model, the location or the service endpoint."""
+        """Change the location or the service endpoint."""
         entry = self._get_reconfigure_entry()
         provider: str = entry.data[CONF_PROVIDER]
         errors: dict[str, str] = {}
@@ -583,22 +620,19 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             suggested = user_input
             data = dict(entry.data)
-            data[CONF_MODEL] = user_input[CONF_MODEL].strip()
             if provider == PROVIDER_VERTEX_AI:
                 data[CONF_LOCATION] = user_input[CONF_LOCATION].strip()
-            # A new model keeps only the options its family accepts.
-            options = supported_options(model_family(data[CONF_MODEL]), entry.options)
+            model, options = _checked_agent(entry)
+            checked = {**data, CONF_MODEL: model}
             errors = await _async_validate_with_endpoint(
-                self.hass, data, options, user_input, {CONF_LOCATION, CONF_MODEL}
+                self.hass, checked, options, user_input, {CONF_LOCATION}
             )
             if not errors:
-                return self.async_update_reload_and_abort(
-                    entry, data=data, options=options
-                )
+                del checked[CONF_MODEL]
+                return self.async_update_reload_and_abort(entry, data=checked)
         fields: dict[probatio.Marker, Any] = {}
         if provider == PROVIDER_VERTEX_AI:
             fields[probatio.Required(CONF_LOCATION)] = TEXT_SELECTOR
-        fields[probatio.Required(CONF_MODEL)] = _model_selector(provider)
         fields[probatio.Optional(SECTION_ADVANCED_SETTINGS)] = (
             _advanced_settings_section()
         )
@@ -611,23 +645,81 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"name": entry.title},
         )
 
-    @staticmethod
+    @classmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> GeminiLiveOptionsFlow:
-        """Return the options flow."""
-        return GeminiLiveOptionsFlow()
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return the subentry types: the assistants."""
+        return {SUBENTRY_AGENT: AgentSubentryFlow}
 
 
-class GeminiLiveOptionsFlow(OptionsFlowWithReload):
-    """Voice, instructions and conversation settings of a Gemini Live entry."""
+class AgentSubentryFlow(ConfigSubentryFlow):
+    """Add or change an assistant: its model, then its voice and settings."""
 
-    async def async_step_init(
+    def __init__(self) -> None:
+        """Initialize the flow."""
+        self._title = DEFAULT_AGENT_TITLE
+        self._model = ""
+        self._current: Mapping[str, Any] = RECOMMENDED_OPTIONS
+
+    async def async_step_user(
         self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Manage the options."""
+    ) -> SubentryFlowResult:
+        """Ask for the new assistant's name and model."""
+        provider: str = self._get_entry().data[CONF_PROVIDER]
+        if user_input is not None:
+            self._title = user_input[CONF_NAME].strip() or DEFAULT_AGENT_TITLE
+            self._model = user_input[CONF_MODEL].strip()
+            return await self.async_step_set_options()
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_NAME): TEXT_SELECTOR,
+                probatio.Required(CONF_MODEL): _model_selector(provider),
+            }
+        )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                schema,
+                {
+                    CONF_NAME: DEFAULT_AGENT_TITLE,
+                    CONF_MODEL: RECOMMENDED_MODEL[provider],
+                },
+            ),
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the assistant's model (the settings follow)."""
+        subentry = self._get_reconfigure_subentry()
+        if user_input is not None:
+            self._title = subentry.title
+            self._model = user_input[CONF_MODEL].strip()
+            # A new model keeps only the settings its family accepts.
+            self._current = supported_options(self._family, subentry.data)
+            return await self.async_step_set_options()
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_MODEL): _model_selector(
+                    self._get_entry().data[CONF_PROVIDER]
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(schema, subentry.data),
+            description_placeholders={"name": subentry.title},
+        )
+
+    async def async_step_set_options(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Ask for the voice, instructions and conversation settings."""
         errors: dict[str, str] = {}
-        options: Mapping[str, Any] = self.config_entry.options
+        options: Mapping[str, Any] = self._current
         if user_input is not None:
             options = user_input
             if not user_input.get(CONF_LLM_HASS_API):
@@ -650,12 +742,17 @@ class GeminiLiveOptionsFlow(OptionsFlowWithReload):
             if not errors:
                 errors = await _async_validate(
                     self.hass,
-                    self.config_entry.data,
+                    {**self._get_entry().data, CONF_MODEL: self._model},
                     user_input,
                     {str(key) for key in self._schema(user_input).schema},
                 )
             if not errors:
-                return self.async_create_entry(data=user_input)
+                data = {CONF_MODEL: self._model, **user_input}
+                if self.source == SOURCE_USER:
+                    return self.async_create_entry(title=self._title, data=data)
+                return self.async_update_and_abort(
+                    self._get_entry(), self._get_reconfigure_subentry(), data=data
+                )
             options = {**user_input, CONF_LANGUAGE: language}
         suggested = dict(options)
         if apis := suggested.get(CONF_LLM_HASS_API):
@@ -665,17 +762,18 @@ class GeminiLiveOptionsFlow(OptionsFlowWithReload):
                 apis = [apis]
             suggested[CONF_LLM_HASS_API] = [api for api in apis if api in known]
         return self.async_show_form(
-            step_id="init",
+            step_id="set_options",
             data_schema=self.add_suggested_values_to_schema(
                 self._schema(options), suggested
             ),
             errors=errors,
+            description_placeholders={"name": self._title, "model": self._model},
         )
 
     @property
     def _family(self) -> ModelFamily:
-        """The family of the entry's model."""
-        return model_family(self.config_entry.data[CONF_MODEL])
+        """The family of the assistant's model."""
+        return model_family(self._model)
 
     def _schema(self, options: Mapping[str, Any]) -> probatio.Schema:
         """Return the options schema: only the settings the model accepts."""

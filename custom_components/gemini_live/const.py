@@ -12,8 +12,14 @@ LOGGER: Final = logging.getLogger(__package__)
 
 DOMAIN: Final = "gemini_live"
 DEFAULT_TITLE: Final = "Gemini Live"
+DEFAULT_AGENT_TITLE: Final = "Gemini Live"
+"""Title of the assistant a new entry starts with."""
 
-# Config entry data.
+# Subentries: the assistants of an entry (each with its own device, model,
+# voice and options, and its STT, conversation and TTS entities).
+SUBENTRY_AGENT: Final = "conversation"
+
+# Config entry data (the account; the model is an assistant's).
 CONF_PROVIDER: Final = "provider"
 CONF_SERVICE_ACCOUNT: Final = "service_account"
 CONF_PROJECT_ID: Final = "project_id"
@@ -46,7 +52,7 @@ RECOMMENDED_MODEL: Final[dict[str, str]] = {
 }
 RECOMMENDED_LOCATION: Final = "us-central1"
 
-# Config entry options.
+# Assistant (subentry) data, besides CONF_MODEL.
 CONF_VOICE: Final = "voice"
 CONF_LANGUAGE: Final = "language"
 CONF_TEMPERATURE: Final = "temperature"

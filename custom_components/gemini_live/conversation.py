@@ -12,12 +12,13 @@ from typing import Literal
 
 from homeassistant.components import conversation
 from homeassistant.components.conversation.models import AbstractConversationAgent
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API, CONF_PROMPT, MATCH_ALL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import chat_session
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN
+from .const import DOMAIN, SUBENTRY_AGENT
 from .entity import GeminiLiveEntity
 from .runtime import GeminiLiveConfigEntry
 from .voice.chat import async_handle_message
@@ -34,7 +35,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the conversation entity."""
-    async_add_entities([GeminiLiveConversationEntity(entry)])
+    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
+        async_add_entities(
+            [GeminiLiveConversationEntity(entry, subentry)],
+            config_subentry_id=subentry.subentry_id,
+        )
 
 
 class GeminiLiveConversationEntity(
@@ -46,10 +51,10 @@ class GeminiLiveConversationEntity(
 
     _attr_supports_streaming = True
 
-    def __init__(self, entry: GeminiLiveConfigEntry) -> None:
+    def __init__(self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry) -> None:
         """Create the agent of `entry`."""
-        super().__init__(entry, "conversation")
-        if entry.options.get(CONF_LLM_HASS_API):
+        super().__init__(entry, subentry, "conversation")
+        if subentry.data.get(CONF_LLM_HASS_API):
             self._attr_supported_features = (
                 conversation.ConversationEntityFeature.CONTROL
             )
@@ -77,7 +82,7 @@ class GeminiLiveConversationEntity(
         transcribing it.
         """
         if (session := chat_session.current_session.get()) is not None:
-            self.entry.runtime_data.voice.expect_agent(session.conversation_id)
+            self.voice_manager.expect_agent(session.conversation_id)
 
     async def _async_handle_message(
         self,
@@ -85,7 +90,7 @@ class GeminiLiveConversationEntity(
         chat_log: conversation.ChatLog,
     ) -> conversation.ConversationResult:
         """Answer through the conversation's Live session."""
-        options = self.entry.options
+        options = self.options
         llm_context = user_input.as_llm_context(DOMAIN)
         try:
             await chat_log.async_provide_llm_data(
@@ -97,7 +102,7 @@ class GeminiLiveConversationEntity(
         except conversation.ConverseError as err:
             return err.as_conversation_result()
         return await async_handle_message(
-            manager=self.entry.runtime_data.voice,
+            manager=self.voice_manager,
             agent_id=self.entity_id,
             user_input=user_input,
             chat_log=chat_log,
@@ -105,6 +110,7 @@ class GeminiLiveConversationEntity(
                 async_session_setup,
                 self.hass,
                 self.entry,
+                self.subentry,
                 llm_context,
                 history=chat_log.content[:-1],
                 extra_system_prompt=chat_log.extra_system_prompt,

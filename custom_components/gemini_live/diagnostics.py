@@ -16,6 +16,7 @@ from .const import (
     CONF_PROJECT_ID,
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
+    SUBENTRY_AGENT,
 )
 from .runtime import GeminiLiveConfigEntry
 
@@ -46,10 +47,16 @@ async def async_get_config_entry_diagnostics(
         "title": entry.title,
         "state": entry.state.value,
         "provider": data.get(CONF_PROVIDER),
-        "model": data.get(CONF_MODEL),
         "project_id": data.get(CONF_PROJECT_ID),
         "location": data.get(CONF_LOCATION),
         "base_url_host": _host(data.get(CONF_BASE_URL)),
         "data": async_redact_data(data, TO_REDACT),
-        "options": async_redact_data(entry.options, TO_REDACT),
+        "assistants": [
+            {
+                "title": subentry.title,
+                "model": subentry.data.get(CONF_MODEL),
+                "options": async_redact_data(subentry.data, TO_REDACT),
+            }
+            for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT)
+        ],
     }

@@ -1,33 +1,51 @@
-"""Base entity of the Gemini Live entities (one device per config entry)."""
+"""Base entity of the Gemini Live entities (one device per assistant)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .const import CONF_MODEL, DOMAIN
 from .runtime import GeminiLiveConfigEntry
+from .voice import VoiceManager
 
 
-def unique_id(entry: GeminiLiveConfigEntry, key: str) -> str:
-    """Return the unique id of the entry's entity `key` ("stt", "tts", ...)."""
-    return f"{entry.entry_id}-{key}"
+def unique_id(subentry: ConfigSubentry, key: str) -> str:
+    """Return the unique id of the assistant's entity `key` ("stt", "tts", ...)."""
+    return f"{subentry.subentry_id}-{key}"
 
 
 class GeminiLiveEntity(Entity):
-    """An entity of a Gemini Live entry, named after its device."""
+    """An entity of a Gemini Live assistant, named after its device."""
 
     _attr_has_entity_name = True
     _attr_name = None
 
-    def __init__(self, entry: GeminiLiveConfigEntry, key: str) -> None:
-        """Bind the entity to `entry`; `key` tells the entry's entities apart."""
+    def __init__(
+        self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry, key: str
+    ) -> None:
+        """Bind the entity to an assistant; `key` tells its entities apart."""
         self.entry = entry
-        self._attr_unique_id = unique_id(entry, key)
+        self.subentry = subentry
+        self._attr_unique_id = unique_id(subentry, key)
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.title,
+            identifiers={(DOMAIN, subentry.subentry_id)},
+            name=subentry.title,
             manufacturer="Google",
-            model=entry.data[CONF_MODEL],
+            model=subentry.data[CONF_MODEL],
             entry_type=DeviceEntryType.SERVICE,
         )
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The assistant's settings (its subentry's data)."""
+        return self.subentry.data
+
+    @property
+    def voice_manager(self) -> VoiceManager:
+        """The assistant's Live sessions."""
+        return self.entry.runtime_data.agents[self.subentry.subentry_id]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
+from collections.abc import Collection
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
@@ -12,26 +14,39 @@ from .voice.tools import MAX_FUNCTIONS
 ISSUE_TOO_MANY_TOOLS = "too_many_tools"
 
 
-def _too_many_tools_id(entry: ConfigEntry) -> str:
-    return f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}"
+def _issue_prefix(entry: ConfigEntry) -> str:
+    return f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}_"
 
 
 @callback
-def async_delete_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Delete the entry's issues (it was removed)."""
-    ir.async_delete_issue(hass, DOMAIN, _too_many_tools_id(entry))
+def async_delete_issues(
+    hass: HomeAssistant, entry: ConfigEntry, keep: Collection[str] = ()
+) -> None:
+    """Delete the entry's issues but those of the assistants in `keep`.
+
+    Called with no `keep` when the entry is removed, and at setup with the
+    assistants that still exist.
+    """
+    prefix = _issue_prefix(entry)
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if (
+            domain == DOMAIN
+            and issue_id.startswith(prefix)
+            and issue_id.removeprefix(prefix) not in keep
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 @callback
 def async_update_too_many_tools(
-    hass: HomeAssistant, entry: ConfigEntry, tools: int
+    hass: HomeAssistant, entry: ConfigEntry, subentry: ConfigSubentry, tools: int
 ) -> None:
-    """Raise the issue while the entry's LLM APIs expose more tools than fit.
+    """Raise the issue while an assistant's LLM APIs expose more tools than fit.
 
     ``tools``: how many valid tools a session would declare. The issue is
     deleted once they fit again.
     """
-    issue_id = _too_many_tools_id(entry)
+    issue_id = _issue_prefix(entry) + subentry.subentry_id
     if tools <= MAX_FUNCTIONS:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
@@ -43,7 +58,7 @@ def async_update_too_many_tools(
         severity=ir.IssueSeverity.WARNING,
         translation_key=ISSUE_TOO_MANY_TOOLS,
         translation_placeholders={
-            "entry": entry.title,
+            "entry": subentry.title,
             "tools": str(tools),
             "limit": str(MAX_FUNCTIONS),
         },

@@ -14,10 +14,13 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .const import (
     CONF_BASE_URL,
     CONF_LOCATION,
+    CONF_MODEL,
     CONF_PROJECT_ID,
     CONF_PROVIDER,
     CONF_SERVICE_ACCOUNT,
     PROVIDER_VERTEX_AI,
+    RECOMMENDED_MODEL,
+    SUBENTRY_AGENT,
 )
 from .live import (
     ApiKeyCredentials,
@@ -40,10 +43,21 @@ class GeminiLiveRuntimeData:
 
     client: LiveClient
     """Live client bound to Home Assistant's shared aiohttp session."""
-    voice: VoiceManager
-    """Live sessions of the voice entities, by conversation id."""
+    agents: dict[str, VoiceManager]
+    """Live sessions of each assistant's voice entities, by subentry id."""
     satellites: SatelliteRuns
-    """The satellite of each pipeline run, for the STT entity."""
+    """The satellite of each pipeline run, for the STT entities."""
+
+
+def validation_model(entry: ConfigEntry) -> str:
+    """Return the model whose handshake checks the entry's credentials.
+
+    The first assistant's model, or the provider's recommended one when the
+    entry has no assistant.
+    """
+    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
+        return str(subentry.data[CONF_MODEL])
+    return RECOMMENDED_MODEL[entry.data[CONF_PROVIDER]]
 
 
 async def async_create_live_client(

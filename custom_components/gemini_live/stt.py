@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from functools import partial
 
 from homeassistant.components import conversation, stt
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import chat_session, llm
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -23,6 +24,7 @@ from .const import (
     DOMAIN,
     LOGGER,
     RECOMMENDED_ACTIVITY_DETECTION,
+    SUBENTRY_AGENT,
 )
 from .endpointing import ends_early, until_end_of_speech
 from .entity import GeminiLiveEntity
@@ -46,15 +48,19 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the speech-to-text entity."""
-    async_add_entities([GeminiLiveSttEntity(entry)])
+    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
+        async_add_entities(
+            [GeminiLiveSttEntity(entry, subentry)],
+            config_subentry_id=subentry.subentry_id,
+        )
 
 
 class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
     """Transcribes speech through the conversation's Live session."""
 
-    def __init__(self, entry: GeminiLiveConfigEntry) -> None:
+    def __init__(self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry) -> None:
         """Create the entity of `entry`."""
-        super().__init__(entry, "stt")
+        super().__init__(entry, subentry, "stt")
 
     @property
     def supported_languages(self) -> list[str]:
@@ -98,16 +104,16 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
         """
         session = chat_session.current_session.get()
         conversation_id = session.conversation_id if session is not None else None
-        runtime = self.entry.runtime_data
-        satellite = runtime.satellites.pop()
-        respond = runtime.voice.agent_expected(conversation_id)
+        manager = self.voice_manager
+        satellite = self.entry.runtime_data.satellites.pop()
+        respond = manager.agent_expected(conversation_id)
         audio = _resampled(stream, metadata.sample_rate)
         if self._manual_activity() and ends_early(
             self.hass, satellite.device_id if satellite else None
         ):
             audio = until_end_of_speech(audio)
         try:
-            text = await runtime.voice.transcribe(
+            text = await manager.transcribe(
                 conversation_id,
                 audio,
                 partial(self._async_setup, session, satellite, metadata.language)
@@ -142,19 +148,18 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
         return await async_session_setup(
             self.hass,
             self.entry,
+            self.subentry,
             llm_context,
             history=history,
             extra_system_prompt=extra_prompt,
         )
 
     def _manual_activity(self) -> bool:
-        mode = self.entry.options.get(
-            CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION
-        )
+        mode = self.options.get(CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION)
         return bool(mode == ACTIVITY_DETECTION_MANUAL)
 
     async def _async_transcription_setup(self) -> SessionSetup:
-        return transcription_setup(self.entry)
+        return transcription_setup(self.options)
 
 
 async def _resampled(stream: AsyncIterable[bytes], rate: int) -> AsyncIterator[bytes]:

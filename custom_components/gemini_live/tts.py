@@ -19,8 +19,8 @@ the next chunk), and ffmpeg only converts the sample format. Otherwise nothing c
 that any player takes.
 
 Voice. The `voice` option is accepted (pipelines send one) but the audio
-keeps the entry's voice: a pipeline reply was spoken before TTS starts, and
-`VoiceManager.speak` uses the entry's voice too.
+keeps the assistant's voice: a pipeline reply was spoken before TTS starts, and
+`VoiceManager.speak` uses the assistant's voice too.
 
 Cache. A pipeline run streams its TTS (the agent starts the stream at once,
 see `voice.chat`), and Home Assistant never caches a streamed result, so a
@@ -46,13 +46,14 @@ from homeassistant.components.tts import (
     ATTR_VOICE,
 )
 from homeassistant.components.tts.entity import TTSAudioRequest
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import chat_session
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .audio import SampleFormat, WavStreamEncoder
-from .const import CONF_VOICE, DOMAIN, RECOMMENDED_VOICE, VOICES
+from .const import CONF_VOICE, DOMAIN, RECOMMENDED_VOICE, SUBENTRY_AGENT, VOICES
 from .entity import GeminiLiveEntity
 from .live import LiveError
 from .runtime import GeminiLiveConfigEntry
@@ -85,7 +86,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the text-to-speech entity."""
-    async_add_entities([GeminiLiveTtsEntity(entry)])
+    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
+        async_add_entities(
+            [GeminiLiveTtsEntity(entry, subentry)],
+            config_subentry_id=subentry.subentry_id,
+        )
 
 
 class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
@@ -94,9 +99,9 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
     _attr_default_language = "en"
     _attr_has_entity_name = False
 
-    def __init__(self, entry: GeminiLiveConfigEntry) -> None:
+    def __init__(self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry) -> None:
         """Create the entity of `entry`."""
-        super().__init__(entry, "tts")
+        super().__init__(entry, subentry, "tts")
         self._attr_supported_languages = list(LANGUAGES)
         self._attr_supported_options = [
             ATTR_VOICE,
@@ -106,12 +111,12 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
 
     @property
     def name(self) -> str:
-        """Return the entry's title.
+        """Return the assistant's title.
 
         Home Assistant's TTS refuses an engine without a name, and a device-named
         entity has none; like OpenAI's TTS entity, this one is named itself.
         """
-        return self.entry.title
+        return self.subentry.title
 
     @property
     def default_options(self) -> Mapping[str, Any]:
@@ -120,8 +125,8 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
 
     @callback
     def async_get_supported_voices(self, language: str) -> list[tts.Voice]:
-        """Return the prebuilt voices, the entry's voice first."""
-        current = self.entry.options.get(CONF_VOICE, RECOMMENDED_VOICE)
+        """Return the prebuilt voices, the assistant's voice first."""
+        current = self.options.get(CONF_VOICE, RECOMMENDED_VOICE)
         ordered = sorted(VOICES, key=lambda name: name != current)
         return [tts.Voice(name, name) for name in ordered]
 
@@ -136,9 +141,7 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         async for chunk in messages:
             if first := chunk:
                 break
-        turn = self.entry.runtime_data.voice.claim_turn_for_speech(
-            conversation_id, first
-        )
+        turn = self.voice_manager.claim_turn_for_speech(conversation_id, first)
         # Read the rest of the text now, so that its producer never waits on us.
         text = self.hass.async_create_task(
             _join(first, messages), "gemini_live tts text", eager_start=False
@@ -158,7 +161,7 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
                 if not (message := (await text).strip()):
                     yield encoder.header()
                     return
-                turn = await self.entry.runtime_data.voice.speak(
+                turn = await self.voice_manager.speak(
                     message, voice=options.get(tts.ATTR_VOICE)
                 )
             yield encoder.header()

@@ -31,13 +31,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.gemini_live.const import (
     CONF_BASE_URL,
-    CONF_MODEL,
     CONF_PROVIDER,
-    DOMAIN,
     PROVIDER_GEMINI_API,
     RECOMMENDED_OPTIONS,
 )
 from custom_components.gemini_live.voice import VoiceManager
+from tests.entries import account_entry, agent, agent_data
 from tests.fake_live import FakeLiveServer, chunks, silence, speech
 
 CHUNK_MS = 20
@@ -101,7 +100,9 @@ class Voice:
     @property
     def manager(self) -> VoiceManager:
         """The entry's voice manager."""
-        return self.entry.runtime_data.voice  # type: ignore[no-any-return]
+        return self.entry.runtime_data.agents[  # type: ignore[no-any-return]
+            agent(self.entry).subentry_id
+        ]
 
     async def run(
         self,
@@ -188,16 +189,13 @@ async def voice(
     """Set up a Gemini Live entry on the fake server and a pipeline of it."""
     for domain in ("homeassistant", "conversation", "assist_pipeline", "stt", "tts"):
         assert await async_setup_component(hass, domain, {})
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Gemini Live",
-        data={
+    entry = account_entry(
+        {
             CONF_PROVIDER: PROVIDER_GEMINI_API,
             CONF_API_KEY: fake_live.api_key,
-            CONF_MODEL: live_model,
             CONF_BASE_URL: fake_live.base_url,
         },
-        options=entry_options,
+        agent_data(live_model, entry_options),
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -29,6 +29,7 @@ import pytest
 
 from custom_components.gemini_live import stt as stt_module
 from custom_components.gemini_live.const import CONF_IDLE_TIMEOUT, RECOMMENDED_OPTIONS
+from tests.entries import update_agent
 from tests.fake_live import (
     Close,
     GoAway,
@@ -324,9 +325,8 @@ async def test_satellite_state_comes_before_stt(
             return llm.APIInstance(self, "", llm_context, [WhereTool()])
 
     llm.async_register_api(voice.hass, WhereAPI(hass=voice.hass, id="w", name="w"))
-    voice.hass.config_entries.async_update_entry(
-        voice.entry, options={**voice.entry.options, CONF_LLM_HASS_API: ["w"]}
-    )
+    update_agent(voice.hass, voice.entry, **{CONF_LLM_HASS_API: ["w"]})
+    await voice.hass.async_block_till_done()
     voice.server.queue_reply(
         Reply(
             text="",

@@ -29,6 +29,7 @@ from custom_components.gemini_live.const import (
     RECOMMENDED_OPTIONS,
 )
 from custom_components.gemini_live.voice import manager, tools
+from tests.entries import update_agent
 from tests.fake_live import Close, Reply, ToolCall, UserTurn, speech
 
 from .conftest import Voice, microphone
@@ -369,7 +370,7 @@ async def test_slow_tool_finishes_and_the_model_hears_in_time(
         finished.set()
         return {"done": True}
 
-    _use_tool(voice, "slow_tool", slow)
+    await _use_tool(voice, "slow_tool", slow)
     voice.server.queue_reply(
         Reply(
             text="Let me see.",
@@ -436,7 +437,7 @@ async def test_tools_get_the_satellite_device(voice: Voice) -> None:
         seen.append(llm_context.device_id)
         return {"area": "kitchen"}
 
-    _use_tool(voice, "where_am_i", where)
+    await _use_tool(voice, "where_am_i", where)
     voice.server.queue_reply(
         Reply(
             text="",
@@ -481,7 +482,7 @@ async def test_no_early_return_without_live_tts(voice: Voice) -> None:
     assert run.speech == "Sunny, warm."
 
 
-def _use_tool(
+async def _use_tool(
     voice: Voice,
     name: str,
     call: Callable[[llm.LLMContext], Awaitable[dict[str, Any]]],
@@ -510,6 +511,5 @@ def _use_tool(
             return llm.APIInstance(self, "", llm_context, [tool])
 
     llm.async_register_api(voice.hass, OneToolAPI(hass=voice.hass, id=name, name=name))
-    voice.hass.config_entries.async_update_entry(
-        voice.entry, options={**voice.entry.options, CONF_LLM_HASS_API: [name]}
-    )
+    update_agent(voice.hass, voice.entry, **{CONF_LLM_HASS_API: [name]})
+    await voice.hass.async_block_till_done()  # the entry reloads

@@ -13,7 +13,6 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir,
 from homeassistant.setup import async_setup_component
 import probatio
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.gemini_live.const import DOMAIN
 from custom_components.gemini_live.issues import async_update_too_many_tools
@@ -30,6 +29,7 @@ from custom_components.gemini_live.voice.tools import (
     function_response,
     tool_input,
 )
+from tests.entries import account_entry, agent, agent_data, update_agent
 from tests.fake_live import Reply
 
 from .conftest import Voice
@@ -277,15 +277,9 @@ async def test_too_many_tools_raise_a_repairs_issue(
     many.insert(0, Tool("not valid", probatio.Schema({})))
     api = API(hass, "many", many)
     llm.async_register_api(hass, api)
-    hass.config_entries.async_update_entry(
-        voice.entry,
-        options={
-            **voice.entry.options,
-            CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, "many"],
-        },
-    )
+    update_agent(hass, voice.entry, **{CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, "many"]})
     await hass.async_block_till_done()
-    issue_id = f"too_many_tools_{voice.entry.entry_id}"
+    issue_id = f"too_many_tools_{voice.entry.entry_id}_{agent(voice.entry).subentry_id}"
 
     async def converse() -> conversation.ConversationResult:
         voice.server.queue_reply(Reply(text="Hi."))
@@ -392,10 +386,11 @@ async def test_read_only_tools_block(
 
 async def test_too_many_tools_issue_goes_with_its_entry(hass: HomeAssistant) -> None:
     """Removing the entry removes its Repairs issue."""
-    entry = MockConfigEntry(domain=DOMAIN, title="Gemini Live", data={})
+    entry = account_entry({}, agent_data("gemini-3.8-live"))
     entry.add_to_hass(hass)
-    async_update_too_many_tools(hass, entry, 200)
-    issue_id = f"too_many_tools_{entry.entry_id}"
+    assistant = agent(entry)
+    async_update_too_many_tools(hass, entry, assistant, 200)
+    issue_id = f"too_many_tools_{entry.entry_id}_{assistant.subentry_id}"
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
 
     await hass.config_entries.async_remove(entry.entry_id)

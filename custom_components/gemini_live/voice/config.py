@@ -1,4 +1,4 @@
-"""Live session setups built from the config entry's options.
+"""Live session setups built from an assistant's settings (its subentry data).
 
 Read each time a session opens, so changed options apply to the next session.
 The system instruction is assembled as Home Assistant's chat log does it
@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from homeassistant.components import conversation
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import (
     CONF_LLM_HASS_API,
     CONF_PROMPT,
@@ -30,8 +30,9 @@ from ..const import (
     LOGGER,
     RECOMMENDED_IDLE_TIMEOUT,
 )
+from ..errors import CREDENTIAL_ERRORS, error_key
 from ..issues import async_update_too_many_tools
-from ..live import HistoryTurn, LiveClient, LiveConfig
+from ..live import HistoryTurn, LiveClient, LiveConfig, LiveError
 from .manager import SessionSetup, VoiceManager
 from .tools import function_declarations, limit_declarations, valid_declarations
 
@@ -49,16 +50,19 @@ SPEECH_INSTRUCTION = (
 
 
 def create_voice_manager(
-    hass: HomeAssistant, entry: ConfigEntry, client: LiveClient
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    subentry: ConfigSubentry,
+    client: LiveClient,
 ) -> VoiceManager:
-    """Return the entry's voice manager; it closes its sessions when HA stops."""
+    """Return an assistant's voice manager; it closes its sessions when HA stops."""
+    options = subentry.data
     manager = VoiceManager(
         client,
         spawn=partial(entry.async_create_background_task, hass),
-        idle_timeout=float(
-            entry.options.get(CONF_IDLE_TIMEOUT, RECOMMENDED_IDLE_TIMEOUT)
-        ),
-        speech_config=partial(speech_config, entry),
+        idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, RECOMMENDED_IDLE_TIMEOUT)),
+        speech_config=partial(speech_config, options),
+        on_connect_error=partial(_connect_error, hass, entry),
     )
 
     async def async_stop(event: Event) -> None:
@@ -68,19 +72,30 @@ def create_voice_manager(
     return manager
 
 
+def _connect_error(hass: HomeAssistant, entry: ConfigEntry, err: LiveError) -> None:
+    """Start reauthentication as soon as the service refuses the credentials."""
+    if error_key(err) in CREDENTIAL_ERRORS:
+        LOGGER.warning("The Live service refused the credentials: %s", err)
+        entry.async_start_reauth(hass)
+
+
 async def async_conversation_config(
     hass: HomeAssistant,
     entry: ConfigEntry,
+    subentry: ConfigSubentry,
     llm_context: llm.LLMContext,
     extra_system_prompt: str | None = None,
 ) -> LiveConfig:
-    """Return the setup of a conversation session: prompt, tools, activity mode."""
-    options = entry.options
+    """Return the setup of an assistant's conversation session.
+
+    The prompt, the tools and the activity mode, from the subentry's data.
+    """
+    options = subentry.data
     api = await _async_llm_api(hass, options, llm_context)
     declarations = valid_declarations(api) if api else ()
-    async_update_too_many_tools(hass, entry, len(declarations))
+    async_update_too_many_tools(hass, entry, subentry, len(declarations))
     return LiveConfig(
-        **_common(entry),
+        **_common(options),
         system_instruction=await _async_instructions(
             hass, options.get(CONF_PROMPT), llm_context, api, extra_system_prompt
         ),
@@ -123,6 +138,7 @@ async def _async_llm_api(
 async def async_session_setup(
     hass: HomeAssistant,
     entry: ConfigEntry,
+    subentry: ConfigSubentry,
     llm_context: llm.LLMContext,
     *,
     history: Sequence[conversation.Content] = (),
@@ -135,7 +151,7 @@ async def async_session_setup(
     """
     return SessionSetup(
         config=await async_conversation_config(
-            hass, entry, llm_context, extra_system_prompt
+            hass, entry, subentry, llm_context, extra_system_prompt
         ),
         history=history_turns(history),
         extra_prompt=extra_system_prompt,
@@ -156,32 +172,32 @@ def history_turns(content: Sequence[conversation.Content]) -> tuple[HistoryTurn,
     return tuple(turns[-MAX_HISTORY_TURNS:])
 
 
-def transcription_setup(entry: ConfigEntry) -> SessionSetup:
+def transcription_setup(options: Mapping[str, Any]) -> SessionSetup:
     """Return the setup of a session that only transcribes (no agent follows)."""
     return SessionSetup(
         config=LiveConfig(
-            **_common(entry, answers=False),
+            **_common(options, answers=False),
             system_instruction=TRANSCRIPTION_INSTRUCTION,
-            activity_detection=activity_detection(entry.options),
+            activity_detection=activity_detection(options),
             session_resumption=False,
         )
     )
 
 
-def speech_config(entry: ConfigEntry) -> LiveConfig:
+def speech_config(options: Mapping[str, Any]) -> LiveConfig:
     """Return the setup of a session that reads text aloud (standalone TTS)."""
     return LiveConfig(
-        **_common(entry, answers=False), system_instruction=SPEECH_INSTRUCTION
+        **_common(options, answers=False), system_instruction=SPEECH_INSTRUCTION
     )
 
 
-def _common(entry: ConfigEntry, *, answers: bool = True) -> dict[str, Any]:
-    """Return the LiveConfig fields every session of the entry shares.
+def _common(options: Mapping[str, Any], *, answers: bool = True) -> dict[str, Any]:
+    """Return the LiveConfig fields every session of the assistant shares.
 
     `answers` False: a session that only transcribes or reads aloud gets no
     Search and no proactive audio (which may choose silence).
     """
-    fields = live_options(entry.data[CONF_MODEL], entry.options)
+    fields = live_options(options[CONF_MODEL], options)
     if not answers:
         fields.update(google_search=False, proactive_audio=False)
     return fields

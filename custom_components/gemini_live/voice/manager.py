@@ -39,6 +39,7 @@ from ..live import (
     LiveClient,
     LiveConfig,
     LiveConnectionError,
+    LiveError,
     model_family,
     non_blocking_functions,
 )
@@ -82,9 +83,14 @@ class VoiceManager:
         spawn: Spawn,
         idle_timeout: float,
         speech_config: Callable[[], LiveConfig],
+        on_connect_error: Callable[[LiveError], None] = lambda err: None,
     ) -> None:
-        """Use `client` for sessions; `spawn` starts the entry's background tasks."""
+        """Use `client` for sessions; `spawn` starts the entry's background tasks.
+
+        `on_connect_error` hears of every session the service refused.
+        """
         self._client = client
+        self._on_connect_error = on_connect_error
         self._spawn_task = spawn
         self._idle_timeout = idle_timeout
         self._speech_config = speech_config
@@ -330,7 +336,11 @@ class VoiceManager:
     async def _open(
         self, conversation_id: str | None, setup: SessionSetup
     ) -> VoiceSession:
-        live = await self._client.connect(setup.config)
+        try:
+            live = await self._client.connect(setup.config)
+        except LiveError as err:
+            self._on_connect_error(err)
+            raise
         try:
             if setup.history:
                 await live.send_history(setup.history)
