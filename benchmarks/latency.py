@@ -49,18 +49,34 @@ Table 2, ESPHome WAV 16 kHz, microphone streamed in real time:
 "wrong" counts runs whose agent speech or chat log was not exactly the reply
 (live/other mode), left out of the timings. The default 5 runs per row and
 mode (p95 is then nearly the maximum) take about 6 minutes on 2 cores.
+
+Table 3 (`test_first_byte_per_version`, about 2 minutes): (b) per satellite
+format on both Home Assistant versions side by side, each a real `hass`
+process (tests/ha_versions: 2026.10.4 from .venv, 2026.11.0 from
+.venv-2026.11) reading text aloud through `/api/tts_get_url` and the TTS
+proxy, the way a satellite fetches its URL: the fake's Gemini TTS stream is
+held after its headers until the proxy request waits (so ffmpeg, where it
+runs, has started, as the pipeline's early start arranges), then (b) is the
+release of its first 200 ms chunk -> the first audio byte the HTTP client
+reads past the container header. 2026.10 converts every format with ffmpeg;
+2026.11 passes the WAV and FLAC streams through (this integration encodes
+them), and still converts mp3. Includes the local HTTP hops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+import contextlib
 from dataclasses import dataclass, field
 from enum import Enum
 import itertools
 import os
+from pathlib import Path
 import statistics
 import time
 
+import aiohttp
 from homeassistant.core import HomeAssistant
 import pytest
 
@@ -81,7 +97,16 @@ from custom_components.gemini_live import stt as stt_module
 from custom_components.gemini_live.voice import chat
 from custom_components.gemini_live.voice.tools import ToolRunner
 from custom_components.gemini_live.voice.turn import LiveTurn
-from tests.fake_live import Connection, FakeLiveServer, Reply, speech
+from tests.fake_live import Connection, FakeLiveServer, Reply, SpeechStall, speech
+from tests.ha_versions.conftest import MODEL, VENVS
+from tests.instance import (
+    GeminiApiAccount,
+    HomeAssistantClient,
+    Owner,
+    home_assistant,
+    provision,
+    sign_in,
+)
 
 # Fixtures (shared with benchmarks/soak.py).
 fake_live = voice_runs.fake_live
@@ -409,4 +434,146 @@ def print_table2(table: dict[str, Row], esphome: Format) -> None:
             f"{median_ms(live['model']):>7}{percentiles(live['c']):>14}"
             f"{percentiles(base['c']):>14}{ratio(base['c'], live['c']):>8}"
             f"{wrong(row, Mode.PIPELINE_VAD):>7}"
+        )
+
+
+STALL_SETTLE = 0.3
+"""Seconds the held TTS stream waits once the proxy request is in."""
+WARM_UP_RUNS = 2
+"""Runs per format and version left out of table 3 (caches, first ffmpeg)."""
+
+
+def audio_start(data: bytes, extension: str) -> int | None:
+    """Return where the audio of a WAV or FLAC stream begins (None: not yet known)."""
+    if extension == "wav":
+        at = data.find(b"data", 12)
+        return at + 8 if at >= 0 and len(data) >= at + 8 else None
+    offset = 4  # "fLaC", then metadata blocks up to the one flagged last
+    while len(data) >= offset + 4:
+        last = data[offset] & 0x80
+        offset += 4 + int.from_bytes(data[offset + 1 : offset + 4])
+        if last:
+            return offset if len(data) >= offset else None
+    return None
+
+
+async def first_audio_byte(
+    http: aiohttp.ClientSession, url: str, extension: str, released: list[float]
+) -> float:
+    """Read the proxy URL to its end; return when the first audio byte came."""
+    data = b""
+    first = 0.0
+    async with http.get(url) as response:
+        response.raise_for_status()
+        async for chunk in response.content.iter_any():
+            data += chunk
+            start = audio_start(data, extension) if extension != "mp3" else 0
+            if not first and start is not None and len(data) > start:
+                first = time.perf_counter()
+    assert first, "no audio"
+    assert released, "read before the stream was released"
+    return first - released[0]
+
+
+@dataclass(slots=True)
+class Proxied:
+    """A running Home Assistant version to read text aloud through."""
+
+    client: HomeAssistantClient
+    http: aiohttp.ClientSession
+    """Authenticated, for the proxy URLs."""
+    engine: str
+    """The TTS entity."""
+
+
+@contextlib.asynccontextmanager
+async def proxied(
+    version: str, server: FakeLiveServer, config_dir: Path
+) -> AsyncIterator[Proxied]:
+    """Start and provision one Home Assistant version."""
+    async with home_assistant(config_dir, venv=VENVS[version]) as ha:
+        token = await sign_in(ha.url, Owner.create())
+        async with (
+            HomeAssistantClient(ha.url, token) as client,
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+        ):
+            account = GeminiApiAccount(
+                api_key=server.api_key, base_url=server.base_url, model=MODEL
+            )
+            assistant = await provision(client, account)
+            assert assistant is not None
+            yield Proxied(client, http, assistant.tts_entity)
+
+
+async def proxied_run(
+    home: Proxied, server: FakeLiveServer, fmt: Format, run: int
+) -> float:
+    """Have one text read aloud in `fmt`; return its (b) in seconds."""
+    client = home.client
+    options = fmt.audio_output or {}
+    server.speech._released.clear()  # noqa: SLF001 - hold this stream too
+    server.speech.add_fault(SpeechStall(after_chunks=0))
+    calls = len(server.speech.calls)
+    url = await client.rest(
+        "POST",
+        "/api/tts_get_url",
+        {
+            "engine_id": home.engine,
+            "message": f"The {fmt.name} timer number {run} is done.",
+            "language": "en",
+            "options": options,
+        },
+    )
+    released: list[float] = []
+    reader = asyncio.create_task(
+        first_audio_byte(
+            home.http,
+            f"{client.url}{url['path']}",
+            options["preferred_format"],
+            released,
+        )
+    )
+    await server.wait_for(lambda: len(server.speech.calls) > calls, 10, "TTS call")
+    await asyncio.sleep(STALL_SETTLE)
+    released.append(time.perf_counter())
+    server.speech.release()
+    async with asyncio.timeout(30):
+        return await reader
+
+
+@pytest.mark.timeout(900)
+async def test_first_byte_per_version(
+    fake_live: FakeLiveServer, tmp_path: Path
+) -> None:
+    """Print table 3: (b) per satellite format, 2026.10.4 against 2026.11.0.
+
+    Both versions run at once and take turns run by run, so that the load of
+    the machine weighs on them alike.
+    """
+    fake_live.speech.serve()
+    rows: dict[str, dict[str, list[float]]] = {version: {} for version in VENVS}
+    async with contextlib.AsyncExitStack() as stack:
+        homes = {
+            version: await stack.enter_async_context(
+                proxied(version, fake_live, tmp_path / version)
+            )
+            for version in VENVS
+        }
+        for run in range(-WARM_UP_RUNS, RUNS):
+            for fmt in satellite_formats():
+                for version, home in homes.items():
+                    seconds = await proxied_run(home, fake_live, fmt, run)
+                    if run >= 0:
+                        rows[version].setdefault(fmt.name, []).append(seconds)
+    load = os.getloadavg()[0]
+    print(
+        f"\n\n{ffmpeg_version()}; load average {load:.2f} ({os.cpu_count()} cores)"
+        f"\n3. (b) first TTS chunk released -> first audio byte through the TTS"
+        f" proxy, real Home Assistant processes, {RUNS} runs per row (ms p50 / p95)"
+    )
+    print(f"{'format':<23}" + "".join(f"{v:>16}" for v in rows))
+    for fmt in satellite_formats():
+        print(
+            f"{fmt.name:<23}"
+            + "".join(f"{percentiles(row[fmt.name]):>16}" for row in rows.values())
         )

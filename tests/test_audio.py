@@ -14,6 +14,8 @@ import numpy.typing as npt
 import pytest
 
 from custom_components.gemini_live.audio import (
+    FLAC_BLOCK_SIZE,
+    FlacStreamEncoder,
     FloatArray,
     Resampler,
     SampleFormat,
@@ -327,3 +329,111 @@ def test_float_wav_decoded_by_ffmpeg_while_open(
     assert (
         len(decoded) == (4 if sample_format is SampleFormat.FLOAT32 else 8) * rate // 2
     )
+
+
+def ffmpeg_decode_flac(stream: bytes, channels: int) -> bytes:
+    """Decode a FLAC stream with ffmpeg (an independent decoder) to PCM16LE."""
+    decoded = subprocess.run(  # noqa: S603
+        [
+            *FFMPEG_WAV_IN[:4],
+            *("-f", "flac", "-i", "pipe:0", "-f", "s16le", "-ac", str(channels)),
+            "pipe:1",
+        ],
+        input=stream,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return decoded.stdout
+
+
+def flac_stream(encoder: FlacStreamEncoder, pieces: list[bytes]) -> list[bytes]:
+    """Return the header, what each piece gave, and the flush, in order."""
+    return [encoder.header(), *map(encoder.encode, pieces), encoder.flush()]
+
+
+@pytest.mark.parametrize(
+    ("in_rate", "out_rate", "channels"),
+    [(24000, 48000, 1), (24000, 16000, 1), (24000, 48000, 2), (24000, 24000, 1)],
+)
+def test_flac_is_the_pcm16_stream_losslessly(
+    in_rate: int, out_rate: int, channels: int
+) -> None:
+    """Ffmpeg decodes the FLAC stream to the very samples of the PCM16 WAV one."""
+    pcm = noise_pcm(in_rate // 2) + tone(440, in_rate, seconds=0.7)
+    pieces = [pcm[i : i + 1921] for i in range(0, len(pcm), 1921)]
+    flac = b"".join(flac_stream(FlacStreamEncoder(in_rate, out_rate, channels), pieces))
+    wav = WavStreamEncoder(in_rate, out_rate, SampleFormat.PCM16, channels)
+    samples = b"".join([*map(wav.encode, pieces), wav.flush()])
+    assert ffmpeg_decode_flac(flac, channels) == samples
+    assert len(samples) == 2 * channels * ceil(len(pcm) // 2 * out_rate / in_rate)
+
+
+def test_flac_frames_go_out_as_the_audio_comes() -> None:
+    """Each 40 ms chunk at 48 kHz gives whole frames at once, one block behind."""
+    chunk = 2 * 960  # 40 ms of 24 kHz PCM16
+    pcm = tone(440, 24000, seconds=1.0)
+    encoder = FlacStreamEncoder(24000, 48000)
+    header = encoder.header()
+    sent = b""
+    for index, piece in enumerate(
+        pcm[i : i + chunk] for i in range(0, len(pcm), chunk)
+    ):
+        out = encoder.encode(piece)
+        assert out, f"chunk {index} gave no frame"
+        sent += out
+        decoded = len(ffmpeg_decode_flac(header + sent, 1)) // 2
+        assert decoded % FLAC_BLOCK_SIZE == 0  # whole frames only
+        assert 1920 * (index + 1) - decoded <= 2 * FLAC_BLOCK_SIZE
+    assert len(ffmpeg_decode_flac(header + sent + encoder.flush(), 1)) == 2 * 48000
+
+
+def test_flac_chunking_does_not_change_the_stream() -> None:
+    """The bytes are the same however the audio is cut (odd bytes included)."""
+    pcm = noise_pcm(12000)
+    whole = b"".join(flac_stream(FlacStreamEncoder(24000, 48000), [pcm]))
+    cuts = [0, 1, 961, 2960, 2963, 7001, *range(9000, len(pcm), 1777), len(pcm)]
+    pieces = [pcm[a:b] for a, b in itertools.pairwise(cuts)]
+    assert b"".join(flac_stream(FlacStreamEncoder(24000, 48000), pieces)) == whole
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(48000, 1), (16000, 2)])
+def test_flac_header_is_a_live_streams(rate: int, channels: int) -> None:
+    """fLaC, STREAMINFO first: the block size, rate, channels, 16 bits; no length."""
+    header = FlacStreamEncoder(24000, rate, channels).header()
+    assert header[:4] == b"fLaC"
+    kind, length = header[4] & 0x7F, int.from_bytes(header[5:8])
+    assert (kind, length) == (0, 34)
+    info = header[8:42]
+    assert struct.unpack(">HH", info[:4]) == (FLAC_BLOCK_SIZE, FLAC_BLOCK_SIZE)
+    packed = int.from_bytes(info[10:18])
+    assert packed >> 44 == rate
+    assert (packed >> 41) & 0x7 == channels - 1
+    assert (packed >> 36) & 0x1F == 16 - 1
+    assert packed & (1 << 36) - 1 == 0  # total samples unknown
+    assert info[18:] == bytes(16)  # no MD5 of a stream still being written
+    last = header[4] & 0x80
+    offset = 42
+    while not last:  # the other metadata blocks end the header exactly
+        last, size = (
+            header[offset] & 0x80,
+            int.from_bytes(header[offset + 1 : offset + 4]),
+        )
+        offset += 4 + size
+    assert offset == len(header)
+
+
+def test_wav_channels_carry_the_same_audio() -> None:
+    """A stereo WAV stream holds the mono audio in both channels."""
+    pcm = tone(440, 24000, seconds=0.1)
+    encoder = WavStreamEncoder(24000, 24000, SampleFormat.PCM16, channels=2)
+    stream = encoder.header() + encoder.encode(pcm) + encoder.flush()
+    with wave.open(io.BytesIO(stream)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (
+            2,
+            2,
+            24000,
+        )
+        frames = np.frombuffer(wav.readframes(1 << 20), dtype="<i2")
+    assert frames[0::2].tobytes() == pcm
+    assert frames[1::2].tobytes() == pcm

@@ -1,8 +1,14 @@
-"""Tests for the Gemini Live config flow, against the fake Live server."""
+"""Tests for the Gemini Live config flows, against the fake Live server.
+
+The entry flows (user, reauth, reconfigure) hold the account; the subentry
+flow adds and changes an assistant (its model, then its settings). Every
+check is a real Live handshake with the fake server.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 import hashlib
 import json
@@ -14,8 +20,12 @@ from unittest.mock import AsyncMock, patch
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from homeassistant import config_entries
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_PROMPT
+from homeassistant.config_entries import (
+    ConfigEntryState,
+    ConfigSubentry,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_NAME, CONF_PROMPT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import (
     FlowResult,
@@ -23,7 +33,7 @@ from homeassistant.data_entry_flow import (
     InvalidData,
     section,
 )
-from homeassistant.helpers import llm
+from homeassistant.helpers import device_registry as dr, entity_registry as er, llm
 from homeassistant.setup import async_setup_component
 import probatio
 import pytest
@@ -46,16 +56,20 @@ from custom_components.gemini_live.const import (
     CONF_THINKING_BUDGET,
     CONF_THINKING_LEVEL,
     CONF_VOICE,
+    DEFAULT_AGENT_TITLE,
     DOMAIN,
     GEMINI_API_MODELS,
     PROVIDER_GEMINI_API,
     PROVIDER_VERTEX_AI,
+    RECOMMENDED_MODEL,
     RECOMMENDED_OPTIONS,
+    SUBENTRY_AGENT,
     VERTEX_AI_MODELS,
     VOICES,
 )
 from custom_components.gemini_live.live import models
 from custom_components.gemini_live.voice.config import speech_config
+from tests.entries import account_entry, agent, agent_data
 from tests.fake_live.scenario import INVALID_ARGUMENT, Close, Refuse
 from tests.fake_live.server import FakeLiveServer
 
@@ -64,11 +78,14 @@ STRINGS: dict[str, Any] = json.loads(
         Path(__file__).parent.parent / "custom_components" / DOMAIN / "strings.json"
     ).read_text(encoding="utf-8")
 )
+ENTRY_STRINGS: dict[str, Any] = STRINGS["config"]
+AGENT_STRINGS: dict[str, Any] = STRINGS["config_subentries"][SUBENTRY_AGENT]
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 ADVANCED = "advanced_settings"
 GEMINI_MODEL = GEMINI_API_MODELS[0]
 VERTEX_MODEL = VERTEX_AI_MODELS[0]
+NATIVE_2_5 = "gemini-2.5-flash-native-audio-preview-12-2025"
 PROJECT = "test-project"
 # A port nothing listens on: connecting is refused at once.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -85,9 +102,14 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def assert_translated(result: FlowResult, flow: str = "config") -> None:
-    """Check a flow result against strings.json, like core's check_translations."""
-    strings = STRINGS[flow]
+def assert_translated(
+    result: Mapping[str, Any], strings: Mapping[str, Any] = ENTRY_STRINGS
+) -> None:
+    """Check a flow result against strings.json, like core's check_translations.
+
+    `strings`: the flow's section (ENTRY_STRINGS, or AGENT_STRINGS for the
+    assistant subentry flow).
+    """
     if result["type"] is FlowResultType.ABORT:
         if result.get("translation_domain") != "homeassistant":
             assert result["reason"] in strings["abort"]
@@ -98,7 +120,11 @@ def assert_translated(result: FlowResult, flow: str = "config") -> None:
     for error in (result["errors"] or {}).values():
         assert error in strings["error"], error
     placeholders = set(result.get("description_placeholders") or {})
-    texts = [step.get("description", ""), *step.get("data_description", {}).values()]
+    texts = [
+        step.get("title", ""),
+        step.get("description", ""),
+        *step.get("data_description", {}).values(),
+    ]
     schema: probatio.Schema = result["data_schema"]
     for marker, validator in schema.schema.items():
         key = str(marker)
@@ -114,7 +140,7 @@ def assert_translated(result: FlowResult, flow: str = "config") -> None:
         assert set(PLACEHOLDER.findall(text)) <= placeholders, text
 
 
-def suggested(result: FlowResult, key: str) -> Any:
+def suggested(result: Mapping[str, Any], key: str) -> Any:
     """Return the suggested value of a form field ("section.field" inside one)."""
     schema: probatio.Schema = result["data_schema"]
     *sections, name = key.split(".")
@@ -142,12 +168,31 @@ def foreign_service_account(server: FakeLiveServer) -> str:
     return json.dumps(data)
 
 
+@contextmanager
+def _validations() -> Iterator[list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Record the (data, settings) of each Live check, without a handshake."""
+    checked: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    async def record(
+        hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> None:
+        checked.append((dict(data), dict(options)))
+
+    with patch(
+        "custom_components.gemini_live.config_flow.async_validate_input", record
+    ):
+        yield checked
+
+
 @pytest.fixture
 def mock_setup_entry() -> Iterator[AsyncMock]:
     """Keep created entries from being set up (tested in test_init)."""
-    with patch(
-        "custom_components.gemini_live.async_setup_entry", return_value=True
-    ) as mock:
+    with (
+        patch(
+            "custom_components.gemini_live.async_setup_entry", return_value=True
+        ) as mock,
+        patch("custom_components.gemini_live.async_unload_entry", return_value=True),
+    ):
         yield mock
 
 
@@ -191,6 +236,15 @@ def _vertex_input(
     }
 
 
+def assert_first_agent(subentries: Mapping[str, ConfigSubentry], model: str) -> None:
+    """Check that a new entry has one assistant: `model`, recommended settings."""
+    (subentry,) = subentries.values()
+    assert subentry.subentry_type == SUBENTRY_AGENT
+    assert subentry.title == DEFAULT_AGENT_TITLE
+    assert subentry.unique_id is None
+    assert dict(subentry.data) == {CONF_MODEL: model, **RECOMMENDED_OPTIONS}
+
+
 # -- user step ---------------------------------------------------------------
 
 
@@ -213,7 +267,11 @@ async def test_user_step_offers_providers(hass: HomeAssistant) -> None:
 async def test_gemini_api_flow(
     hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
 ) -> None:
-    """A valid key and model create an entry after a real Live handshake."""
+    """A valid key and model create the account and its first assistant.
+
+    The entry's data is the account only; the model goes to the assistant
+    subentry, with the recommended settings, after a real Live handshake.
+    """
     result = await _start(hass, PROVIDER_GEMINI_API)
     assert result["step_id"] == "gemini_api"
     assert suggested(result, CONF_MODEL) == GEMINI_MODEL
@@ -237,12 +295,14 @@ async def test_gemini_api_flow(
     assert result["data"] == {
         CONF_PROVIDER: PROVIDER_GEMINI_API,
         CONF_API_KEY: fake_live.api_key,
-        CONF_MODEL: GEMINI_MODEL,
         CONF_BASE_URL: fake_live.base_url,
     }
-    assert result["options"] == RECOMMENDED_OPTIONS
-    assert result["result"].unique_id == sha256(fake_live.api_key)
-    assert fake_live.api_key not in result["result"].unique_id
+    assert result["options"] == {}
+    entry = result["result"]
+    assert entry.version == 2
+    assert entry.unique_id == sha256(fake_live.api_key)
+    assert fake_live.api_key not in entry.unique_id
+    assert_first_agent(entry.subentries, GEMINI_MODEL)
     assert len(mock_setup_entry.mock_calls) == 1
     # The validation was a real Live session: setup sent, then closed.
     assert len(fake_live.connections) == 1
@@ -367,24 +427,27 @@ async def test_gemini_api_unexpected_error(
 async def test_gemini_api_already_configured(
     hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
 ) -> None:
-    """The same key cannot be added twice, and is not even tried again."""
-    MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=sha256(fake_live.api_key),
-        data={
-            CONF_PROVIDER: PROVIDER_GEMINI_API,
-            CONF_API_KEY: fake_live.api_key,
-            CONF_MODEL: GEMINI_MODEL,
-        },
-    ).add_to_hass(hass)
+    """The same key cannot be added twice, and is not even tried again.
+
+    Another assistant on the same key is a subentry of the existing entry.
+    """
     result = await _start(hass, PROVIDER_GEMINI_API)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _gemini_input(fake_live.api_key, fake_live.base_url)
     )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(fake_live.connections) == 1
+
+    result = await _start(hass, PROVIDER_GEMINI_API)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _gemini_input(f" {fake_live.api_key} ", fake_live.base_url, NATIVE_2_5),
+    )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert_translated(result)
-    assert fake_live.connections == []
+    assert len(fake_live.connections) == 1
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 async def test_gemini_api_google_endpoint_by_default(
@@ -392,9 +455,7 @@ async def test_gemini_api_google_endpoint_by_default(
 ) -> None:
     """Without a base URL the entry stores none (Google's endpoint is used)."""
     result = await _start(hass, PROVIDER_GEMINI_API)
-    with patch(
-        "custom_components.gemini_live.config_flow.async_validate_input"
-    ) as mock_validate:
+    with _validations() as checked:
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
             {CONF_API_KEY: "AIzaSyKEY", CONF_MODEL: GEMINI_MODEL},
@@ -402,7 +463,10 @@ async def test_gemini_api_google_endpoint_by_default(
         await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_BASE_URL not in result["data"]
-    assert mock_validate.call_args.args[1] == result["data"]
+    # The handshake was of the account with the first assistant's setup.
+    assert checked == [
+        ({**result["data"], CONF_MODEL: GEMINI_MODEL}, RECOMMENDED_OPTIONS)
+    ]
 
 
 # -- Vertex AI ---------------------------------------------------------------
@@ -443,11 +507,11 @@ async def test_vertex_ai_flow(
         CONF_SERVICE_ACCOUNT: key_file,
         CONF_PROJECT_ID: PROJECT,
         CONF_LOCATION: "europe-west4",
-        CONF_MODEL: VERTEX_MODEL,
         CONF_BASE_URL: fake_live.base_url,
     }
-    assert result["options"] == RECOMMENDED_OPTIONS
+    assert result["options"] == {}
     assert result["result"].unique_id == f"{client_email}/{PROJECT}"
+    assert_first_agent(result["result"].subentries, VERTEX_MODEL)
     assert len(mock_setup_entry.mock_calls) == 1
     connection = fake_live.connections[0]
     assert connection.headers["Authorization"].startswith("Bearer ")
@@ -591,32 +655,37 @@ async def test_vertex_ai_google_endpoint_by_default(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_SERVICE_ACCOUNT: fake_live.service_account_json()}
     )
-    with patch(
-        "custom_components.gemini_live.config_flow.async_validate_input"
-    ) as mock_validate:
+    with _validations() as checked:
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], _vertex_input(None)
         )
         await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_BASE_URL not in result["data"]
-    assert mock_validate.call_args.args[1] == result["data"]
+    assert checked == [
+        ({**result["data"], CONF_MODEL: VERTEX_MODEL}, RECOMMENDED_OPTIONS)
+    ]
 
 
 async def test_vertex_ai_already_configured(
     hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
 ) -> None:
-    """The same service account in the same project is added once."""
+    """The same service account in the same project is added once.
+
+    A new JSON key of the account is the same account: its email and the
+    project make the unique id.
+    """
     key_file = fake_live.service_account_json(PROJECT)
-    client_email = json.loads(key_file)["client_email"]
-    MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=f"{client_email}/{PROJECT}",
-        data={CONF_PROVIDER: PROVIDER_VERTEX_AI, CONF_SERVICE_ACCOUNT: key_file},
-    ).add_to_hass(hass)
+    _vertex_entry(hass, fake_live, key_file)
+    new_key = json.dumps(
+        {
+            **json.loads(fake_live.service_account_json(PROJECT)),
+            "client_email": json.loads(key_file)["client_email"],
+        }
+    )
     result = await _start(hass, PROVIDER_VERTEX_AI)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_SERVICE_ACCOUNT: key_file}
+        result["flow_id"], {CONF_SERVICE_ACCOUNT: new_key}
     )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], _vertex_input(fake_live.base_url)
@@ -639,7 +708,7 @@ async def test_vertex_ai_already_configured(
     assert len(fake_live.connections) == 1
 
 
-# -- reauth ------------------------------------------------------------------
+# -- entries -------------------------------------------------------------------
 
 
 def _gemini_entry(
@@ -647,19 +716,18 @@ def _gemini_entry(
     server: FakeLiveServer,
     api_key: str,
     model: str = GEMINI_MODEL,
-    options: dict[str, Any] = RECOMMENDED_OPTIONS,
+    options: Mapping[str, Any] = RECOMMENDED_OPTIONS,
 ) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Gemini Live (Gemini API)",
-        unique_id=sha256(api_key),
-        data={
+    """Add a Developer API entry with one assistant on `model`."""
+    entry = account_entry(
+        {
             CONF_PROVIDER: PROVIDER_GEMINI_API,
             CONF_API_KEY: api_key,
-            CONF_MODEL: model,
             CONF_BASE_URL: server.base_url,
         },
-        options=options,
+        agent_data(model, options),
+        title="Gemini Live (Gemini API)",
+        unique_id=sha256(api_key),
     )
     entry.add_to_hass(hass)
     return entry
@@ -668,29 +736,36 @@ def _gemini_entry(
 def _vertex_entry(
     hass: HomeAssistant, server: FakeLiveServer, key_file: str
 ) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Gemini Live (Vertex AI, {PROJECT})",
-        unique_id=f"{json.loads(key_file)['client_email']}/{PROJECT}",
-        data={
+    """Add a Vertex AI entry with one assistant on the first Vertex model."""
+    entry = account_entry(
+        {
             CONF_PROVIDER: PROVIDER_VERTEX_AI,
             CONF_SERVICE_ACCOUNT: key_file,
             CONF_PROJECT_ID: PROJECT,
             CONF_LOCATION: "us-central1",
-            CONF_MODEL: VERTEX_MODEL,
             CONF_BASE_URL: server.base_url,
         },
-        options=RECOMMENDED_OPTIONS,
+        agent_data(VERTEX_MODEL),
+        title=f"Gemini Live (Vertex AI, {PROJECT})",
+        unique_id=f"{json.loads(key_file)['client_email']}/{PROJECT}",
     )
     entry.add_to_hass(hass)
     return entry
 
 
+# -- reauth ------------------------------------------------------------------
+
+
 async def test_reauth_gemini_api(
     hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
 ) -> None:
-    """A new valid key replaces the refused one, and the unique id follows."""
-    entry = _gemini_entry(hass, fake_live, "AIzaSyOLD-revoked")
+    """A new valid key replaces the refused one, and the unique id follows.
+
+    The key is checked with the first assistant's model and settings, which
+    stay as they were.
+    """
+    options = {**RECOMMENDED_OPTIONS, CONF_VOICE: "Puck"}
+    entry = _gemini_entry(hass, fake_live, "AIzaSyOLD-revoked", NATIVE_2_5, options)
     result = await entry.start_reauth_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
@@ -712,10 +787,42 @@ async def test_reauth_gemini_api(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert_translated(result)
-    assert entry.data[CONF_API_KEY] == fake_live.api_key
-    assert entry.data[CONF_MODEL] == GEMINI_MODEL
+    assert entry.data == {
+        CONF_PROVIDER: PROVIDER_GEMINI_API,
+        CONF_API_KEY: fake_live.api_key,
+        CONF_BASE_URL: fake_live.base_url,
+    }
     assert entry.unique_id == sha256(fake_live.api_key)
+    assert dict(agent(entry).data) == {CONF_MODEL: NATIVE_2_5, **options}
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert setup["model"] == f"models/{NATIVE_2_5}"
+    assert voice_of(setup) == "Puck"
+    # The entry was not loaded: it is set up once with the new key.
     assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_reauth_without_assistants(
+    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+) -> None:
+    """An entry whose assistants were all removed checks the recommended model."""
+    entry = account_entry(
+        {
+            CONF_PROVIDER: PROVIDER_GEMINI_API,
+            CONF_API_KEY: "AIzaSyOLD-revoked",
+            CONF_BASE_URL: fake_live.base_url,
+        },
+        unique_id=sha256("AIzaSyOLD-revoked"),
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: fake_live.api_key}
+    )
+    assert result["reason"] == "reauth_successful"
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert setup["model"] == f"models/{RECOMMENDED_MODEL[PROVIDER_GEMINI_API]}"
 
 
 async def test_reauth_gemini_api_key_of_other_entry(
@@ -785,6 +892,7 @@ async def test_reauth_vertex_ai(
     assert result["reason"] == "reauth_successful"
     assert entry.data[CONF_SERVICE_ACCOUNT] == key_file
     assert entry.data[CONF_PROJECT_ID] == PROJECT
+    assert CONF_MODEL not in entry.data
     assert entry.unique_id == f"{account['client_email']}/{PROJECT}"
     assert len(mock_setup_entry.mock_calls) == 1
 
@@ -806,51 +914,55 @@ async def test_reauth_vertex_ai_wrong_account(
     assert fake_live.connections == []
 
 
-# -- reconfigure -------------------------------------------------------------
+# -- reconfigure (the entry: location, service endpoint) -----------------------
 
 
 async def test_reconfigure_gemini_api(
     hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
 ) -> None:
-    """The model and endpoint change after a successful handshake."""
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    """The endpoint changes after a handshake with the assistant's setup.
+
+    The form has no model: the model is each assistant's.
+    """
+    options = {**RECOMMENDED_OPTIONS, CONF_VOICE: "Puck"}
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5, options)
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
-    assert CONF_LOCATION not in result["data_schema"].schema
-    assert suggested(result, CONF_MODEL) == GEMINI_MODEL
+    assert {str(marker) for marker in result["data_schema"].schema} == {ADVANCED}
+    assert suggested(result, f"{ADVANCED}.{CONF_BASE_URL}") == fake_live.base_url
     assert_translated(result)
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_MODEL: "gemini-unknown", ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
-    )
-    assert result["errors"] == {CONF_MODEL: "model_not_found"}
-    assert_translated(result)
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_MODEL: GEMINI_MODEL, ADVANCED: {CONF_BASE_URL: "mailto:x@y"}},
+        result["flow_id"], {ADVANCED: {CONF_BASE_URL: "mailto:x@y"}}
     )
     assert result["errors"] == {"base": "invalid_url"}
+    assert_translated(result)
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            CONF_MODEL: GEMINI_API_MODELS[-1],
-            ADVANCED: {CONF_BASE_URL: f"{fake_live.base_url}/"},
-        },
+        result["flow_id"], {ADVANCED: {CONF_BASE_URL: UNREACHABLE}}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert entry.data[CONF_BASE_URL] == fake_live.base_url
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {ADVANCED: {CONF_BASE_URL: f"{fake_live.base_url}/"}}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert_translated(result)
-    assert entry.data[CONF_MODEL] == GEMINI_API_MODELS[-1]
-    assert entry.data[CONF_BASE_URL] == f"{fake_live.base_url}/"
-    assert entry.data[CONF_API_KEY] == fake_live.api_key
+    assert entry.data == {
+        CONF_PROVIDER: PROVIDER_GEMINI_API,
+        CONF_API_KEY: fake_live.api_key,
+        CONF_BASE_URL: f"{fake_live.base_url}/",
+    }
+    assert dict(agent(entry).data) == {CONF_MODEL: NATIVE_2_5, **options}
     setup = fake_live.connections[-1].setup
     assert setup is not None
-    assert setup["model"] == f"models/{GEMINI_API_MODELS[-1]}"
+    assert setup["model"] == f"models/{NATIVE_2_5}"
+    assert voice_of(setup) == "Puck"
+    assert len(mock_setup_entry.mock_calls) == 1
 
 
 async def test_reconfigure_removes_base_url(
@@ -859,36 +971,32 @@ async def test_reconfigure_removes_base_url(
     """Clearing the endpoint goes back to Google's own."""
     entry = _gemini_entry(hass, fake_live, fake_live.api_key)
     result = await entry.start_reconfigure_flow(hass)
-    assert suggested(result, f"{ADVANCED}.{CONF_BASE_URL}") == fake_live.base_url
-    with patch(
-        "custom_components.gemini_live.config_flow.async_validate_input"
-    ) as mock_validate:
+    with _validations() as checked:
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_MODEL: GEMINI_MODEL, ADVANCED: {}}
+            result["flow_id"], {ADVANCED: {}}
         )
         await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
     assert CONF_BASE_URL not in entry.data
-    assert CONF_BASE_URL not in mock_validate.call_args.args[1]
+    assert checked == [({**entry.data, CONF_MODEL: GEMINI_MODEL}, agent(entry).data)]
 
 
 async def test_reconfigure_vertex_ai(
     hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
 ) -> None:
-    """The location and model of a Vertex AI entry change after validation."""
+    """The location of a Vertex AI entry changes after validation."""
     entry = _vertex_entry(hass, fake_live, fake_live.service_account_json(PROJECT))
     result = await entry.start_reconfigure_flow(hass)
+    assert {str(marker) for marker in result["data_schema"].schema} == {
+        CONF_LOCATION,
+        ADVANCED,
+    }
     assert suggested(result, CONF_LOCATION) == "us-central1"
-    assert suggested(result, CONF_MODEL) == VERTEX_MODEL
     assert_translated(result)
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {
-            CONF_LOCATION: "global",
-            CONF_MODEL: VERTEX_MODEL,
-            ADVANCED: {CONF_BASE_URL: fake_live.base_url},
-        },
+        {CONF_LOCATION: "global", ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
     )
     assert result["errors"] == {CONF_LOCATION: "invalid_location"}
     assert_translated(result)
@@ -897,7 +1005,6 @@ async def test_reconfigure_vertex_ai(
         result["flow_id"],
         {
             CONF_LOCATION: " europe-west4 ",
-            CONF_MODEL: VERTEX_AI_MODELS[-1],
             ADVANCED: {CONF_BASE_URL: fake_live.base_url},
         },
     )
@@ -905,8 +1012,15 @@ async def test_reconfigure_vertex_ai(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_LOCATION] == "europe-west4"
-    assert entry.data[CONF_MODEL] == VERTEX_AI_MODELS[-1]
+    assert CONF_MODEL not in entry.data
+    assert agent(entry).data[CONF_MODEL] == VERTEX_MODEL
     assert entry.unique_id.endswith(f"/{PROJECT}")
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert setup["model"] == (
+        f"projects/{PROJECT}/locations/europe-west4/publishers/google/models/"
+        f"{VERTEX_MODEL}"
+    )
     assert len(mock_setup_entry.mock_calls) == 1
 
 
@@ -921,185 +1035,19 @@ async def test_reconfigure_broken_key_file(
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {
-            CONF_LOCATION: "us-central1",
-            CONF_MODEL: VERTEX_MODEL,
-            ADVANCED: {CONF_BASE_URL: fake_live.base_url},
-        },
+        {CONF_LOCATION: "us-central1", ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_service_account"}
     assert_translated(result)
 
 
-# -- options -----------------------------------------------------------------
-
-
-async def test_options_flow(hass: HomeAssistant, fake_live: FakeLiveServer) -> None:
-    """Options show the recommended values and are saved, then reloaded."""
-    entry = _gemini_entry(
-        hass,
-        fake_live,
-        fake_live.api_key,
-        options={
-            **RECOMMENDED_OPTIONS,
-            CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, "gone_api"],
-        },
-    )
-    with (
-        patch(
-            "custom_components.gemini_live.async_setup_entry", return_value=True
-        ) as mock_setup,
-        patch("custom_components.gemini_live.async_unload_entry", return_value=True),
-    ):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-
-        result = await hass.config_entries.options.async_init(entry.entry_id)
-        assert result["type"] is FlowResultType.FORM
-        assert result["step_id"] == "init"
-        assert_translated(result, "options")
-        schema = result["data_schema"].schema
-        assert schema[CONF_VOICE].config["options"] == list(VOICES)
-        assert len(VOICES) == 30
-        assert suggested(result, CONF_VOICE) == "Kore"
-        assert suggested(result, CONF_PROMPT) == llm.DEFAULT_INSTRUCTIONS_PROMPT
-        # APIs that no longer exist are not offered.
-        assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
-        assert schema[CONF_ACTIVITY_DETECTION].config["options"] == [
-            "manual",
-            "automatic",
-        ]
-
-        result = await hass.config_entries.options.async_configure(
-            result["flow_id"],
-            {
-                CONF_VOICE: "Puck",
-                CONF_LANGUAGE: " vi-VN ",
-                CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
-                CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
-                CONF_TEMPERATURE: 0.6,
-                CONF_GOOGLE_SEARCH: False,
-                CONF_ACTIVITY_DETECTION: "automatic",
-                CONF_IDLE_TIMEOUT: 30.0,
-            },
-        )
-        await hass.async_block_till_done()
-
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {
-        CONF_VOICE: "Puck",
-        CONF_LANGUAGE: "vi-VN",
-        CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
-        CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
-        CONF_TEMPERATURE: 0.6,
-        CONF_GOOGLE_SEARCH: False,
-        CONF_ACTIVITY_DETECTION: "automatic",
-        CONF_IDLE_TIMEOUT: 30,
-    }
-    assert isinstance(entry.options[CONF_IDLE_TIMEOUT], int)
-    # OptionsFlowWithReload: set up once, then reloaded with the new options.
-    assert len(mock_setup.mock_calls) == 2
-    assert entry.state is ConfigEntryState.LOADED
-
-
-async def test_options_flow_errors(
-    hass: HomeAssistant, fake_live: FakeLiveServer
-) -> None:
-    """A template that does not render and a bad language code are refused."""
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    base = {
-        CONF_VOICE: "Kore",
-        CONF_TEMPERATURE: 1.0,
-        CONF_ACTIVITY_DETECTION: "manual",
-        CONF_IDLE_TIMEOUT: 60,
-    }
-    # The template selector refuses a syntax error itself.
-    with pytest.raises(InvalidData):
-        await hass.config_entries.options.async_configure(
-            result["flow_id"], {**base, CONF_PROMPT: "Hello {{ ha_name "}
-        )
-    # A template that parses but fails to render is refused by the flow.
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {**base, CONF_LANGUAGE: "english please", CONF_PROMPT: "Hi {{ 1 / 0 }}"},
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {
-        CONF_PROMPT: "invalid_template",
-        CONF_LANGUAGE: "invalid_language",
-    }
-    assert_translated(result, "options")
-    # What was entered is shown again.
-    assert suggested(result, CONF_PROMPT) == "Hi {{ 1 / 0 }}"
-    assert suggested(result, CONF_LANGUAGE) == "english please"
-
-    # An empty prompt, language and API list are left out of the options.
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {
-            CONF_VOICE: "Kore",
-            CONF_LANGUAGE: "",
-            CONF_PROMPT: "",
-            CONF_LLM_HASS_API: [],
-            CONF_TEMPERATURE: 1.0,
-            CONF_ACTIVITY_DETECTION: "manual",
-            CONF_IDLE_TIMEOUT: 60,
-        },
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {
-        CONF_VOICE: "Kore",
-        CONF_TEMPERATURE: 1.0,
-        CONF_GOOGLE_SEARCH: False,
-        CONF_ACTIVITY_DETECTION: "manual",
-        CONF_IDLE_TIMEOUT: 60,
-    }
-
-
-async def test_options_flow_legacy_api_string(
-    hass: HomeAssistant, fake_live: FakeLiveServer
-) -> None:
-    """A single API id stored as a string is offered as a list."""
-    entry = _gemini_entry(
-        hass,
-        fake_live,
-        fake_live.api_key,
-        options={**RECOMMENDED_OPTIONS, CONF_LLM_HASS_API: llm.LLM_API_ASSIST},
-    )
-    with patch("custom_components.gemini_live.async_setup_entry", return_value=True):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
-
-
-async def test_options_flow_prompt_uses_llm_context(
-    hass: HomeAssistant, fake_live: FakeLiveServer
-) -> None:
-    """The prompt is rendered with the variables the conversation agent passes."""
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {
-            CONF_VOICE: "Sulafat",
-            CONF_PROMPT: "Speak {{ llm_context.language }}. {{ user_name or '' }}",
-            CONF_TEMPERATURE: 1.0,
-            CONF_ACTIVITY_DETECTION: "manual",
-            CONF_IDLE_TIMEOUT: 60,
-        },
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options[CONF_VOICE] == "Sulafat"
-
-
-# -- options per model family --------------------------------------------------
+# -- assistants (subentry flow) ------------------------------------------------
 
 EXTENDED = "gemini-3.8-live-extended-thinking"
 FLASH_3_1 = "gemini-3.1-flash-live-preview"
-NATIVE_2_5 = "gemini-2.5-flash-native-audio-preview-12-2025"
-BASE_OPTIONS = {
+CUSTOM = "gemini-live-custom"
+SETTINGS = {
     CONF_VOICE,
     CONF_LANGUAGE,
     CONF_PROMPT,
@@ -1108,6 +1056,38 @@ BASE_OPTIONS = {
     CONF_ACTIVITY_DETECTION,
     CONF_IDLE_TIMEOUT,
 }
+"""The settings every model family takes."""
+DEFAULT_PROMPT = llm.DEFAULT_INSTRUCTIONS_PROMPT.strip()
+"""The default instructions as the template selector returns them."""
+
+
+def voice_of(setup: Mapping[str, Any]) -> str:
+    """Return the prebuilt voice a setup asks for."""
+    speech = setup["generationConfig"]["speechConfig"]
+    return str(speech["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"])
+
+
+def form_values(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what the frontend submits for a form left as it is shown."""
+    values: dict[str, Any] = {}
+    for marker in result["data_schema"].schema:
+        value = (marker.description or {}).get("suggested_value")
+        if value is None and marker.default is not probatio.UNDEFINED:
+            value = marker.default()
+        if value is not None:
+            values[str(marker)] = value
+    return values
+
+
+def _settings(**changes: Any) -> dict[str, Any]:
+    """Return the settings step's input: the base settings and `changes`."""
+    return {
+        CONF_VOICE: "Kore",
+        CONF_TEMPERATURE: 1.0,
+        CONF_ACTIVITY_DETECTION: "manual",
+        CONF_IDLE_TIMEOUT: 60,
+        **changes,
+    }
 
 
 def patch_family(monkeypatch: pytest.MonkeyPatch, model: str, **changes: Any) -> None:
@@ -1123,14 +1103,349 @@ def patch_family(monkeypatch: pytest.MonkeyPatch, model: str, **changes: Any) ->
     )
 
 
-def _options_input(**changes: Any) -> dict[str, Any]:
-    return {
-        CONF_VOICE: "Kore",
+async def _add_agent(hass: HomeAssistant, entry: MockConfigEntry) -> SubentryFlowResult:
+    """Start adding an assistant to `entry`, as the entry's "Add assistant" does."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_AGENT),
+        context={"source": config_entries.SOURCE_USER},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert_translated(result, AGENT_STRINGS)
+    return result
+
+
+async def _agent_settings(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    model: str = GEMINI_MODEL,
+    name: str = "Kitchen",
+) -> SubentryFlowResult:
+    """Add an assistant on `model` up to its settings step."""
+    result = await _add_agent(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: name, CONF_MODEL: model}
+    )
+    assert result["type"] is FlowResultType.FORM, result
+    assert result["step_id"] == "set_options", result.get("errors")
+    assert_translated(result, AGENT_STRINGS)
+    return result
+
+
+async def _reconfigure_agent(
+    hass: HomeAssistant, entry: MockConfigEntry, model: str | None = None
+) -> SubentryFlowResult:
+    """Reconfigure the entry's assistant up to its settings step.
+
+    `model`: the new model (None: keep it).
+    """
+    subentry = agent(entry)
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {"name": subentry.title}
+    assert suggested(result, CONF_MODEL) == subentry.data[CONF_MODEL]
+    assert_translated(result, AGENT_STRINGS)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_MODEL: model or subentry.data[CONF_MODEL]}
+    )
+    assert result["type"] is FlowResultType.FORM, result
+    assert result["step_id"] == "set_options", result.get("errors")
+    assert_translated(result, AGENT_STRINGS)
+    return result
+
+
+async def test_add_assistant(hass: HomeAssistant, fake_live: FakeLiveServer) -> None:
+    """Name and model, then the settings of its family: a second assistant.
+
+    The model is checked on its own step, the settings with the exact setup
+    conversations will send; the assistant is saved with its model.
+    """
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _add_agent(hass, entry)
+    assert suggested(result, CONF_NAME) == DEFAULT_AGENT_TITLE
+    assert suggested(result, CONF_MODEL) == GEMINI_MODEL
+    selector = result["data_schema"].schema[CONF_MODEL]
+    assert [o["value"] for o in selector.config["options"]] == list(GEMINI_API_MODELS)
+    assert selector.config["custom_value"] is True
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: " Kitchen ", CONF_MODEL: f" {NATIVE_2_5} "}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "set_options"
+    assert_translated(result, AGENT_STRINGS)
+    assert result["description_placeholders"] == {
+        "name": "Kitchen",
+        "model": NATIVE_2_5,
+    }
+    schema = result["data_schema"].schema
+    assert schema[CONF_VOICE].config["options"] == list(VOICES)
+    assert len(VOICES) == 30
+    assert suggested(result, CONF_VOICE) == "Kore"
+    assert suggested(result, CONF_PROMPT) == llm.DEFAULT_INSTRUCTIONS_PROMPT
+    assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
+    assert schema[CONF_ACTIVITY_DETECTION].config["options"] == [
+        "manual",
+        "automatic",
+    ]
+    # The model check: a session with no settings.
+    (check,) = fake_live.connections
+    assert check.setup is not None
+    assert check.setup["model"] == f"models/{NATIVE_2_5}"
+    assert "tools" not in check.setup
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_VOICE: "Puck",
+            CONF_LANGUAGE: " vi-VN ",
+            CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
+            CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+            CONF_TEMPERATURE: 0.6,
+            CONF_THINKING_BUDGET: 0,
+            CONF_AFFECTIVE_DIALOG: False,
+            CONF_PROACTIVE_AUDIO: False,
+            CONF_GOOGLE_SEARCH: False,
+            CONF_ACTIVITY_DETECTION: "automatic",
+            CONF_IDLE_TIMEOUT: 30.0,
+        },
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Kitchen"
+    first, added = entry.get_subentries_of_type(SUBENTRY_AGENT)
+    assert first.data[CONF_MODEL] == GEMINI_MODEL
+    assert added.title == "Kitchen"
+    assert dict(added.data) == {
+        CONF_MODEL: NATIVE_2_5,
+        CONF_VOICE: "Puck",
+        CONF_LANGUAGE: "vi-VN",
+        CONF_PROMPT: "You are {{ ha_name }}'s assistant.",
+        CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+        CONF_TEMPERATURE: 0.6,
+        CONF_THINKING_BUDGET: 0,
+        CONF_AFFECTIVE_DIALOG: False,
+        CONF_PROACTIVE_AUDIO: False,
+        CONF_GOOGLE_SEARCH: False,
+        CONF_ACTIVITY_DETECTION: "automatic",
+        CONF_IDLE_TIMEOUT: 30,
+    }
+    assert isinstance(added.data[CONF_IDLE_TIMEOUT], int)
+    # The settings check: the session the assistant's conversations open.
+    _, settings = fake_live.connections
+    assert settings.setup is not None
+    assert voice_of(settings.setup) == "Puck"
+    assert settings.config["generationConfig"]["speechConfig"]["languageCode"] == (
+        "vi-VN"
+    )
+    assert settings.config["tools"][0]["functionDeclarations"]
+
+
+async def test_add_assistant_vertex_ai(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A Vertex AI entry offers its own models, in the entry's location."""
+    entry = _vertex_entry(hass, fake_live, fake_live.service_account_json(PROJECT))
+    result = await _add_agent(hass, entry)
+    assert suggested(result, CONF_MODEL) == RECOMMENDED_MODEL[PROVIDER_VERTEX_AI]
+    selector = result["data_schema"].schema[CONF_MODEL]
+    assert [o["value"] for o in selector.config["options"]] == list(VERTEX_AI_MODELS)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "", CONF_MODEL: VERTEX_AI_MODELS[-1]}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_values(result)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # An empty name is the default one.
+    assert result["title"] == DEFAULT_AGENT_TITLE
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert setup["model"] == (
+        f"projects/{PROJECT}/locations/us-central1/publishers/google/models/"
+        f"{VERTEX_AI_MODELS[-1]}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "api_key", "error"),
+    [
+        ("gemini-unknown", None, {CONF_MODEL: "model_not_found"}),
+        ("bad model name!", None, {CONF_MODEL: "model_not_supported"}),
+        (GEMINI_MODEL, "AIzaSyREVOKED", {"base": "invalid_auth"}),
+    ],
+    ids=["unknown_model", "malformed_model", "revoked_key"],
+)
+async def test_add_assistant_model_errors(
+    hass: HomeAssistant,
+    fake_live: FakeLiveServer,
+    *,
+    model: str,
+    api_key: str | None,
+    error: dict[str, str],
+) -> None:
+    """A model the service does not serve is refused on the model's step."""
+    entry = _gemini_entry(hass, fake_live, api_key or fake_live.api_key)
+    result = await _add_agent(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Kitchen", CONF_MODEL: model}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == error
+    assert_translated(result, AGENT_STRINGS)
+    # The form keeps what was entered.
+    assert suggested(result, CONF_MODEL) == model
+    assert suggested(result, CONF_NAME) == "Kitchen"
+    if api_key:
+        return
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Kitchen", CONF_MODEL: GEMINI_MODEL}
+    )
+    assert result["step_id"] == "set_options"
+    assert len(entry.subentries) == 1
+
+
+async def test_reconfigure_assistant(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """Its current settings are shown, then saved into the assistant.
+
+    APIs that no longer exist are not offered; the entry's other data and
+    the assistant's title stay.
+    """
+    entry = _gemini_entry(
+        hass,
+        fake_live,
+        fake_live.api_key,
+        options={
+            **RECOMMENDED_OPTIONS,
+            CONF_VOICE: "Puck",
+            CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, "gone_api"],
+        },
+    )
+    result = await _reconfigure_agent(hass, entry)
+    assert result["description_placeholders"] == {
+        "name": "Gemini Live",
+        "model": GEMINI_MODEL,
+    }
+    assert suggested(result, CONF_VOICE) == "Puck"
+    assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _settings(**{CONF_VOICE: "Sulafat", CONF_LANGUAGE: "vi"})
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert_translated(result, AGENT_STRINGS)
+    subentry = agent(entry)
+    assert subentry.title == "Gemini Live"
+    assert dict(subentry.data) == {
+        CONF_MODEL: GEMINI_MODEL,
+        CONF_VOICE: "Sulafat",
+        CONF_LANGUAGE: "vi",
         CONF_TEMPERATURE: 1.0,
+        CONF_GOOGLE_SEARCH: False,
         CONF_ACTIVITY_DETECTION: "manual",
         CONF_IDLE_TIMEOUT: 60,
-        **changes,
     }
+    assert len(entry.subentries) == 1
+    setup = fake_live.connections[-1].setup
+    assert setup is not None
+    assert voice_of(setup) == "Sulafat"
+
+
+async def test_reconfigure_assistant_model_not_found(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A new model the service does not serve is refused at the model field."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    subentry = agent(entry)
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_MODEL: "gemini-unknown"}
+    )
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {CONF_MODEL: "model_not_found"}
+    assert suggested(result, CONF_MODEL) == "gemini-unknown"
+    assert_translated(result, AGENT_STRINGS)
+    assert agent(entry).data == subentry.data
+
+
+async def test_assistant_settings_errors(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A template that does not render and a bad language code are refused."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry)
+    checks = len(fake_live.connections)
+    # The template selector refuses a syntax error itself.
+    with pytest.raises(InvalidData):
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], _settings(**{CONF_PROMPT: "Hello {{ ha_name "})
+        )
+    # A template that parses but fails to render is refused by the flow.
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        _settings(**{CONF_LANGUAGE: "english please", CONF_PROMPT: "Hi {{ 1 / 0 }}"}),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {
+        CONF_PROMPT: "invalid_template",
+        CONF_LANGUAGE: "invalid_language",
+    }
+    assert_translated(result, AGENT_STRINGS)
+    # Refused before any Live session; what was entered is shown again.
+    assert len(fake_live.connections) == checks
+    assert suggested(result, CONF_PROMPT) == "Hi {{ 1 / 0 }}"
+    assert suggested(result, CONF_LANGUAGE) == "english please"
+
+    # An empty prompt, language and API list are left out of the settings.
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        _settings(**{CONF_LANGUAGE: "", CONF_PROMPT: "", CONF_LLM_HASS_API: []}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {
+        CONF_MODEL: GEMINI_MODEL,
+        **_settings(),
+        CONF_GOOGLE_SEARCH: False,
+    }
+
+
+async def test_assistant_legacy_api_string(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A single API id stored as a string is offered as a list."""
+    entry = _gemini_entry(
+        hass,
+        fake_live,
+        fake_live.api_key,
+        options={**RECOMMENDED_OPTIONS, CONF_LLM_HASS_API: llm.LLM_API_ASSIST},
+    )
+    result = await _reconfigure_agent(hass, entry)
+    assert suggested(result, CONF_LLM_HASS_API) == [llm.LLM_API_ASSIST]
+
+
+async def test_assistant_prompt_uses_llm_context(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """The prompt is rendered with the variables the conversation agent passes."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        _settings(
+            **{
+                CONF_VOICE: "Sulafat",
+                CONF_PROMPT: "Speak {{ llm_context.language }}. {{ user_name or '' }}",
+            }
+        ),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_VOICE] == "Sulafat"
 
 
 @pytest.mark.parametrize(
@@ -1160,11 +1475,11 @@ def _options_input(**changes: Any) -> dict[str, Any]:
             None,
             None,
         ),
-        ("gemini-live-custom", {CONF_GOOGLE_SEARCH}, None, None),
+        (CUSTOM, {CONF_GOOGLE_SEARCH}, None, None),
     ],
     ids=["3.8", "3.8-extended-thinking", "3.1", "2.5", "unknown"],
 )
-async def test_options_per_family(
+async def test_settings_per_family(
     hass: HomeAssistant,
     fake_live: FakeLiveServer,
     *,
@@ -1173,43 +1488,48 @@ async def test_options_per_family(
     levels: list[str] | None,
     default_level: str | None,
 ) -> None:
-    """The options form offers only the settings the model's family accepts."""
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key, model)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert_translated(result, "options")
+    """The settings step offers only what the new assistant's family accepts."""
+    fake_live.developer_models.add(CUSTOM)
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry, model)
     schema = result["data_schema"].schema
-    assert {str(marker) for marker in schema} == BASE_OPTIONS | fields
+    assert {str(marker) for marker in schema} == SETTINGS | fields
     if levels is not None:
         assert schema[CONF_THINKING_LEVEL].config["options"] == levels
         marker = next(m for m in schema if str(m) == CONF_THINKING_LEVEL)
         assert marker.default() == default_level
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_values(result)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_MODEL] == model
 
 
-async def test_options_search_needs_family_support(
+async def test_search_needs_family_support(
     hass: HomeAssistant, fake_live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without Search next to functions, Search is offered only without an API."""
     patch_family(monkeypatch, GEMINI_MODEL, search_with_functions=False)
     entry = _gemini_entry(hass, fake_live, fake_live.api_key)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await _reconfigure_agent(hass, entry)
     assert CONF_GOOGLE_SEARCH not in result["data_schema"].schema
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _options_input(**{CONF_LLM_HASS_API: []})
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _settings(**{CONF_LLM_HASS_API: []})
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["reason"] == "reconfigure_successful"
+    result = await _reconfigure_agent(hass, entry)
     assert CONF_GOOGLE_SEARCH in result["data_schema"].schema
 
 
-async def test_options_reach_the_setup(
+async def test_settings_reach_the_setup(
     hass: HomeAssistant, fake_live: FakeLiveServer
 ) -> None:
-    """The options are validated with the setup conversations send."""
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
+    """The settings are validated with the setup conversations send."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry, NATIVE_2_5)
+    result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
-        _options_input(
+        _settings(
             **{
                 CONF_VOICE: "Puck",
                 CONF_LANGUAGE: "vi-VN",
@@ -1223,8 +1543,9 @@ async def test_options_reach_the_setup(
         ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert len(fake_live.connections) == 1
-    setup = fake_live.connections[0].setup
+    # The model check, then the settings.
+    assert len(fake_live.connections) == 2
+    setup = fake_live.connections[-1].setup
     assert setup is not None
     generation = setup["generationConfig"]
     assert generation["speechConfig"] == {
@@ -1245,7 +1566,7 @@ async def test_options_reach_the_setup(
     assert tools[0]["functionDeclarations"]
     # Conversations open the same setup; reading text aloud needs no Search
     # and must not choose silence.
-    config = speech_config(entry)
+    config = speech_config(result["data"])
     assert (config.affective_dialog, config.proactive_audio, config.google_search) == (
         True,
         False,
@@ -1253,18 +1574,18 @@ async def test_options_reach_the_setup(
     )
 
 
-async def test_options_thinking_level_reaches_the_setup(
+async def test_thinking_level_reaches_the_setup(
     hass: HomeAssistant, fake_live: FakeLiveServer
 ) -> None:
     """The thinking level chosen is sent as the family's level."""
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key, EXTENDED)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _options_input(**{CONF_THINKING_LEVEL: "high"})
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry, EXTENDED)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _settings(**{CONF_THINKING_LEVEL: "high"})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options[CONF_THINKING_LEVEL] == "high"
-    setup = fake_live.connections[0].setup
+    assert result["data"][CONF_THINKING_LEVEL] == "high"
+    setup = fake_live.connections[-1].setup
     assert setup is not None
     assert setup["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "HIGH"}
     assert "enableAffectiveDialog" not in setup["generationConfig"]
@@ -1297,7 +1618,7 @@ async def test_options_thinking_level_reaches_the_setup(
     ],
     ids=["affective_dialog_3.8", "proactive_audio_3.1", "thinking_level_ext"],
 )
-async def test_options_rejected_field(
+async def test_setting_rejected_at_its_field(
     hass: HomeAssistant,
     fake_live: FakeLiveServer,
     monkeypatch: pytest.MonkeyPatch,
@@ -1311,57 +1632,60 @@ async def test_options_rejected_field(
     """A setting the service refuses is shown at its field, not at the top."""
     patch_family(monkeypatch, model, **changes)
     fake_live.strict_families = strict
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key, model)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _options_input(**option)
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry, model)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _settings(**option)
     )
     assert result["type"] is FlowResultType.FORM
     (key,) = option
     assert result["errors"] == {key: "rejected_by_model"}
-    assert_translated(result, "options")
-    # Then, without the option, the rest of the setup was accepted.
-    first, second = fake_live.connections
-    assert first.rejected_field == rejected_field
-    assert second.setup_complete_sent
-    assert entry.options == RECOMMENDED_OPTIONS
+    assert_translated(result, AGENT_STRINGS)
+    # The model check passed; the settings were refused for that field; then,
+    # without it, the rest of the setup was accepted.
+    check, refused, without = fake_live.connections
+    assert check.setup_complete_sent
+    assert refused.rejected_field == rejected_field
+    assert without.setup_complete_sent
+    assert len(entry.subentries) == 1
 
 
-async def test_options_rejected_field_named_by_reason(
+async def test_setting_rejected_named_by_reason(
     hass: HomeAssistant, fake_live: FakeLiveServer
 ) -> None:
     """A reason naming the field puts the error there without retrying."""
-    fake_live.add_fault(Close(code=1007, reason="Unsupported language code: xx-YY"))
     entry = _gemini_entry(hass, fake_live, fake_live.api_key)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _options_input(**{CONF_LANGUAGE: "xx-YY"})
+    result = await _agent_settings(hass, entry)
+    fake_live.add_fault(Close(code=1007, reason="Unsupported language code: xx-YY"))
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _settings(**{CONF_LANGUAGE: "xx-YY"})
     )
     assert result["errors"] == {CONF_LANGUAGE: "rejected_by_model"}
-    assert_translated(result, "options")
-    assert len(fake_live.connections) == 1
-
-
-async def test_options_refusal_without_culprit(
-    hass: HomeAssistant, fake_live: FakeLiveServer
-) -> None:
-    """A refusal no single option explains stays a general error."""
-    fake_live.add_fault(Close(code=1007, reason=INVALID_ARGUMENT), times=None)
-    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _options_input(**{CONF_GOOGLE_SEARCH: True})
-    )
-    assert result["errors"] == {"base": "model_not_supported"}
-    assert_translated(result, "options")
-    # The full setup, then the setup without Search.
+    assert_translated(result, AGENT_STRINGS)
+    # The model check and the refused settings: no retry.
     assert len(fake_live.connections) == 2
 
 
-async def test_reconfigure_drops_rejected_options(
-    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+async def test_refusal_without_culprit(
+    hass: HomeAssistant, fake_live: FakeLiveServer
 ) -> None:
-    """A new model keeps only the options its family accepts."""
+    """A refusal no single setting explains stays a general error."""
+    entry = _gemini_entry(hass, fake_live, fake_live.api_key)
+    result = await _agent_settings(hass, entry)
+    fake_live.add_fault(Close(code=1007, reason=INVALID_ARGUMENT), times=None)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], _settings(**{CONF_GOOGLE_SEARCH: True})
+    )
+    assert result["errors"] == {"base": "model_not_supported"}
+    assert_translated(result, AGENT_STRINGS)
+    # The model check, the full setup, then the setup without Search.
+    assert len(fake_live.connections) == 3
+
+
+async def test_new_model_drops_rejected_settings(
+    hass: HomeAssistant, fake_live: FakeLiveServer
+) -> None:
+    """A new model keeps only the settings its family accepts."""
     options = {
         **RECOMMENDED_OPTIONS,
         CONF_AFFECTIVE_DIALOG: True,
@@ -1369,56 +1693,125 @@ async def test_reconfigure_drops_rejected_options(
         CONF_GOOGLE_SEARCH: True,
     }
     entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5, options)
-    result = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_MODEL: GEMINI_MODEL, ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    result = await _reconfigure_agent(hass, entry, GEMINI_MODEL)
+    assert result["description_placeholders"]["model"] == GEMINI_MODEL
+    schema = {str(marker) for marker in result["data_schema"].schema}
+    assert schema == SETTINGS | {CONF_GOOGLE_SEARCH}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_values(result)
     )
     await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
-    assert entry.options == {**RECOMMENDED_OPTIONS, CONF_GOOGLE_SEARCH: True}
+    assert dict(agent(entry).data) == {
+        CONF_MODEL: GEMINI_MODEL,
+        **RECOMMENDED_OPTIONS,
+        CONF_PROMPT: DEFAULT_PROMPT,
+        CONF_GOOGLE_SEARCH: True,
+    }
     setup = fake_live.connections[-1].setup
     assert setup is not None
+    assert setup["model"] == f"models/{GEMINI_MODEL}"
     assert "enableAffectiveDialog" not in setup["generationConfig"]
     assert "proactivity" not in setup
     assert {"googleSearch": {}} in setup["tools"]
 
 
-async def test_reconfigure_drops_unknown_thinking_level(
-    hass: HomeAssistant, fake_live: FakeLiveServer, mock_setup_entry: AsyncMock
+async def test_new_model_drops_unknown_thinking_level(
+    hass: HomeAssistant, fake_live: FakeLiveServer
 ) -> None:
     """A level the new family does not have falls back to its default."""
     options = {**RECOMMENDED_OPTIONS, CONF_THINKING_LEVEL: "minimal"}
     entry = _gemini_entry(hass, fake_live, fake_live.api_key, FLASH_3_1, options)
-    result = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_MODEL: EXTENDED, ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    result = await _reconfigure_agent(hass, entry, EXTENDED)
+    assert suggested(result, CONF_THINKING_LEVEL) is None
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_values(result)
     )
-    await hass.async_block_till_done()
     assert result["reason"] == "reconfigure_successful"
-    assert entry.options == RECOMMENDED_OPTIONS
+    assert dict(agent(entry).data) == {
+        CONF_MODEL: EXTENDED,
+        **RECOMMENDED_OPTIONS,
+        CONF_PROMPT: DEFAULT_PROMPT,
+        CONF_THINKING_LEVEL: "low",
+        CONF_GOOGLE_SEARCH: False,
+    }
     setup = fake_live.connections[-1].setup
     assert setup is not None
     assert setup["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "LOW"}
 
 
-async def test_reconfigure_option_rejected(
-    hass: HomeAssistant,
-    fake_live: FakeLiveServer,
-    mock_setup_entry: AsyncMock,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_new_model_refuses_a_kept_setting(
+    hass: HomeAssistant, fake_live: FakeLiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An option the new model refuses is reported at the model field."""
+    """A kept setting the new model refuses is marked at its field."""
     patch_family(monkeypatch, GEMINI_MODEL, affective_dialog=True)
     options = {**RECOMMENDED_OPTIONS, CONF_AFFECTIVE_DIALOG: True}
     entry = _gemini_entry(hass, fake_live, fake_live.api_key, NATIVE_2_5, options)
-    result = await entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_MODEL: GEMINI_MODEL, ADVANCED: {CONF_BASE_URL: fake_live.base_url}},
+    result = await _reconfigure_agent(hass, entry, GEMINI_MODEL)
+    assert suggested(result, CONF_AFFECTIVE_DIALOG) is True
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_values(result)
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_MODEL: "option_rejected"}
-    assert_translated(result)
-    assert entry.data[CONF_MODEL] == NATIVE_2_5
+    assert result["errors"] == {CONF_AFFECTIVE_DIALOG: "rejected_by_model"}
+    assert_translated(result, AGENT_STRINGS)
+    assert agent(entry).data[CONF_MODEL] == NATIVE_2_5
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**form_values(result), CONF_AFFECTIVE_DIALOG: False}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert agent(entry).data[CONF_MODEL] == GEMINI_MODEL
+    assert agent(entry).data[CONF_AFFECTIVE_DIALOG] is False
+
+
+async def test_remove_assistant(hass: HomeAssistant, fake_live: FakeLiveServer) -> None:
+    """Removing an assistant removes its device and entities; the other stays."""
+    entry = account_entry(
+        {
+            CONF_PROVIDER: PROVIDER_GEMINI_API,
+            CONF_API_KEY: fake_live.api_key,
+            CONF_BASE_URL: fake_live.base_url,
+        },
+        agent_data(GEMINI_MODEL, title="Kitchen"),
+        agent_data(NATIVE_2_5, title="Office"),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    kitchen, office = entry.get_subentries_of_type(SUBENTRY_AGENT)
+    entities = er.async_get(hass)
+    devices = dr.async_get(hass)
+    office_entities = [
+        e.entity_id
+        for e in er.async_entries_for_config_entry(entities, entry.entry_id)
+        if e.config_subentry_id == office.subentry_id
+    ]
+    assert {e.split(".")[0] for e in office_entities} >= {"conversation", "stt", "tts"}
+    assert all(hass.states.get(e) for e in office_entities)
+    office_device = devices.async_get_device_by_identifier(
+        (DOMAIN, office.subentry_id), entry.entry_id
+    )
+    assert office_device is not None
+
+    assert hass.config_entries.async_remove_subentry(entry, office.subentry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert set(entry.runtime_data.agents) == {kitchen.subentry_id}
+    assert devices.async_get(office_device.id) is None
+    for entity_id in office_entities:
+        assert entities.async_get(entity_id) is None
+        assert hass.states.get(entity_id) is None
+    remaining = er.async_entries_for_config_entry(entities, entry.entry_id)
+    assert {e.config_subentry_id for e in remaining} == {kitchen.subentry_id}
+    assert devices.async_get_device_by_identifier(
+        (DOMAIN, kitchen.subentry_id), entry.entry_id
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+def test_assistant_strings() -> None:
+    """The subentry type has its name and the labels of its flows."""
+    assert AGENT_STRINGS["entry_type"]
+    assert set(AGENT_STRINGS["initiate_flow"]) == {"user", "reconfigure"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from homeassistant.components import conversation
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.const import CONF_API_KEY
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -29,6 +30,7 @@ from custom_components.gemini_live.const import (
     VERTEX_AI_MODELS,
 )
 from tests.entries import account_entry, agent_data
+from tests.fake_live import Close, GoAway, Reply
 from tests.fake_live.server import FakeLiveServer
 
 PROJECT = "test-project"
@@ -164,3 +166,61 @@ async def test_diagnostics_gemini_api(
 
     text = await _download(hass, hass_client, entry)
     assert fake_live.api_key not in text
+
+
+async def test_diagnostics_session_counters_and_last_error(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    fake_live: FakeLiveServer,
+    live_model: str,
+) -> None:
+    """Each assistant shows its session counters and its last Live error.
+
+    The error's text quoted the API key and a URL with credentials: neither
+    reaches diagnostics.
+    """
+    assert await async_setup_component(hass, "conversation", {})
+    entry = account_entry(
+        {
+            CONF_PROVIDER: PROVIDER_GEMINI_API,
+            CONF_API_KEY: fake_live.api_key,
+            CONF_BASE_URL: fake_live.base_url,
+        },
+        agent_data(live_model),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    agent_id = "conversation.gemini_live"
+    reason = (
+        f"Quota exceeded (?key={fake_live.api_key}) see https://bob:s3cr3t@x.example/"
+    )
+    fake_live.queue_reply(
+        Reply(text="Hi.", go_away=GoAway(time_left=0.5)),
+        Reply(close=Close(code=1011, reason=reason)),
+    )
+
+    first = await conversation.async_converse(
+        hass, "hello", None, Context(), agent_id=agent_id
+    )
+    assert first.response.speech["plain"]["speech"] == "Hi."
+    await fake_live.wait_for(
+        lambda: fake_live.connections[-1].resumed, timeout=5, what="a resumption"
+    )
+    await conversation.async_converse(
+        hass, "again", first.conversation_id, Context(), agent_id=agent_id
+    )
+    assert fake_live.connections[-1].close_reason == reason
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    (assistant,) = result["assistants"]
+    sessions = assistant["sessions"]
+    last_error = sessions.pop("last_error")
+    assert sessions == {"opened": 1, "resumed": 1, "failed": 1, "turns": 2}
+    assert last_error["type"] == "LiveQuotaError"
+    assert last_error["close_code"] == 1011
+    assert REDACTED in last_error["message"]
+    assert "x.example" in last_error["message"]
+    text = await _download(hass, hass_client, entry)
+    for secret in (fake_live.api_key, "s3cr3t", "bob:"):
+        assert secret not in text

@@ -154,10 +154,11 @@ def test_manifest_content() -> None:
     assert MANIFEST["integration_type"] == "service"
     assert MANIFEST["iot_class"] == "cloud_push"
     # numpy (audio resampling) is only a constraint of Home Assistant, not a
-    # dependency; aiohttp and PyJWT are Home Assistant's own dependencies.
-    assert MANIFEST["requirements"] == ["numpy>=2.0.0"]
+    # dependency; aiohttp and PyJWT are Home Assistant's own dependencies;
+    # plibflac is the FLAC encoder, pinned as core pins its requirements.
+    assert MANIFEST["requirements"] == ["numpy>=2.0.0", "plibflac==1.0.1"]
     assert AwesomeVersion(MANIFEST["version"]).valid
-    assert MANIFEST["version"] == "0.1.0"
+    assert MANIFEST["version"] == "0.2.0"
     for key in ("documentation", "issue_tracker"):
         assert MANIFEST[key].startswith("https://")
     assert MANIFEST["codeowners"]
@@ -322,6 +323,7 @@ def test_translation_structure() -> None:
         "exceptions",
         "entity",
         "issues",
+        "services",
     }
     flows = [STRINGS["config"], *STRINGS["config_subentries"].values()]
     for flow in flows:
@@ -399,6 +401,36 @@ def test_exception_translations_used() -> None:
     keys = _live_error_keys()
     keys |= _string_literals(r'translation_key="(\w+)"', _source("voice/chat.py"))
     assert keys <= set(STRINGS["exceptions"])
+
+
+def test_action_exceptions_translated() -> None:
+    """Every error the actions raise (with placeholders given) has a string."""
+    for name in ("actions.py", "images.py"):
+        source = _source(name)
+        keys = _string_literals(r'translation_key="(\w+)"', source)
+        keys |= _string_literals(r'validation_error\(\s*"(\w+)"', source)
+        assert keys, name
+        assert keys <= set(STRINGS["exceptions"]), name
+
+
+# -- services.yaml -----------------------------------------------------------
+
+
+def test_actions_described() -> None:
+    """services.yaml, the services strings and icons list the same actions."""
+    actions: dict[str, Any] = yaml.safe_load(_source("services.yaml"))
+    icons = _load_json(INTEGRATION / "icons.json")["services"]
+    assert set(actions) == set(STRINGS["services"]) == set(icons)
+    for action, spec in actions.items():
+        strings = STRINGS["services"][action]
+        assert set(strings) == {"name", "description", "fields"}, action
+        assert set(strings["fields"]) == set(spec["fields"]), action
+        for field, text in strings["fields"].items():
+            assert set(text) == {"name", "description"}, field
+        for field in spec["fields"].values():
+            assert len(field["selector"]) == 1
+        assert set(icons[action]) == {"service"}
+        assert MDI.match(icons[action]["service"])
 
 
 def test_selector_translations() -> None:

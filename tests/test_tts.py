@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from pytest_homeassistant_custom_component.common import async_mock_service
 
-from custom_components.gemini_live import tts as gemini_tts
+from custom_components.gemini_live import tts as gemini_tts, tts_format
 from custom_components.gemini_live.audio import (
+    FlacStreamEncoder,
     SampleFormat,
+    StreamEncoder,
     WavStreamEncoder,
     wav_header,
 )
@@ -398,3 +400,64 @@ async def test_entity_attributes(voice: Voice) -> None:
     assert {"en", "de", "vi", "zh"} <= set(entity.supported_languages)
     assert entity.default_language in entity.supported_languages
     assert entity.default_options == {"preferred_format": "wav"}
+
+
+@pytest.mark.parametrize(
+    ("options", "extension", "rate"),
+    [
+        (
+            {
+                "preferred_format": "wav",
+                "preferred_sample_rate": 16000,
+                "preferred_sample_channels": 1,
+                "preferred_sample_bytes": 2,
+            },
+            "wav",
+            16000,
+        ),
+        (
+            {"preferred_format": "wav", "preferred_sample_rate": 22050},
+            "wav",
+            22050,
+        ),
+        (
+            {
+                "preferred_format": "flac",
+                "preferred_sample_rate": 48000,
+                "preferred_sample_channels": 1,
+                "preferred_sample_bytes": 2,
+            },
+            "flac",
+            48000,
+        ),
+    ],
+)
+async def test_passthrough_stream_is_the_requested_format(
+    voice: Voice,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, object],
+    extension: str,
+    rate: int,
+) -> None:
+    """With 2026.11's rule the entity emits exactly the satellite's format.
+
+    PCM16 WAV or 16-bit FLAC at the preferred rate, declared as such, so that
+    Home Assistant serves it with no ffmpeg (tests/ha_versions shows it does).
+    """
+    monkeypatch.setattr(tts_format, "PASSES_THROUGH", True)
+    pcm = speech("Pass me through, please.", RATE)
+    claim(voice, monkeypatch, FakeTurn(split(pcm)))
+
+    response = await entity_of(voice).async_stream_tts_audio(
+        TTSAudioRequest("en", options, text("Pass me"))
+    )
+    data = b"".join([chunk async for chunk in response.data_gen])
+
+    assert response.extension == extension
+    if extension == "flac":
+        encoder: StreamEncoder = FlacStreamEncoder(RATE, rate)
+        assert data[:4] == b"fLaC"
+    else:
+        encoder = WavStreamEncoder(RATE, rate, SampleFormat.PCM16)
+        assert data[:44] == wav_header(rate, SampleFormat.PCM16)
+    assert data == encoder.header() + encoder.encode(pcm) + encoder.flush()

@@ -10,12 +10,16 @@ from homeassistant.exceptions import (
     ConfigEntryNotReady,
     HomeAssistantError,
 )
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
+from .actions import async_setup_actions
 from .const import CONF_LOCATION, DOMAIN, LOGGER, SUBENTRY_AGENT
 from .errors import CREDENTIAL_ERRORS, TRANSIENT_ERRORS, error_key
 from .issues import async_delete_issues
 from .live import LiveError
 from .migration import async_migrate_entry
+from .monitor import async_watch_assistant
 from .runtime import (
     GeminiLiveConfigEntry,
     GeminiLiveRuntimeData,
@@ -31,7 +35,15 @@ PLATFORMS: tuple[Platform, ...] = (
     Platform.CONVERSATION,
     Platform.STT,
     Platform.TTS,
+    Platform.SENSOR,
 )
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions (they work with any loaded entry)."""
+    async_setup_actions(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -> bool:
@@ -69,6 +81,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -
         satellites=satellites,
     )
     async_delete_issues(hass, entry, keep=set(entry.runtime_data.agents))
+    for manager in entry.runtime_data.agents.values():
+        entry.async_on_unload(async_watch_assistant(hass, entry, manager))
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

@@ -1,11 +1,14 @@
-"""Streaming audio helpers (numpy only, no Home Assistant imports).
+"""Streaming audio helpers (numpy and libFLAC, no Home Assistant imports).
 
 - `Resampler`: streaming rational polyphase resampler for 16-bit mono PCM with
   a Kaiser-windowed sinc anti-aliasing low-pass. Chunks of any size (odd byte
   counts too) give exactly the samples one call on the whole signal gives.
 - PCM16 <-> float32 conversion and little-endian float32 packing.
-- `wav_header()`: header of an open-ended (streaming) WAV, PCM16 or IEEE float32.
-- `WavStreamEncoder`: PCM16 chunks in, one open-ended WAV stream out, resampled.
+- `wav_header()`: header of an open-ended (streaming) WAV, PCM16 or IEEE float.
+- `StreamEncoder`s: PCM16 mono chunks in, one stream out, resampled (and
+  copied to every channel): `WavStreamEncoder` (open-ended WAV) and
+  `FlacStreamEncoder` (FLAC in small blocks, by the reference libFLAC through
+  plibflac).
 
 Why float32 WAV: Home Assistant converts TTS audio with ffmpeg whenever a
 satellite sets preferred_* options. ffmpeg's WAV reader probes about 64 KiB
@@ -15,16 +18,19 @@ byte by more than a second for live audio; on IEEE float input it does not.
 
 from __future__ import annotations
 
+from collections.abc import Buffer
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+import io
 from math import ceil, gcd, pi
 import struct
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 import numpy.typing as npt
+import plibflac
 
 type FloatArray = npt.NDArray[np.float32]
 
@@ -37,6 +43,12 @@ starts at that Nyquist frequency, so nothing above it aliases back."""
 
 _BLOCK: Final = 1024
 """Output samples computed per vectorised step (bounds temporary memory)."""
+
+FLAC_BLOCK_SIZE: Final = 1024
+"""Samples per FLAC frame (21 ms at 48 kHz): a frame goes out as soon as the
+audio after it begins, so the stream lags its input by about one block."""
+FLAC_COMPRESSION_LEVEL: Final = 0
+"""libFLAC's fastest level: speech is short and the link is local."""
 
 _UNKNOWN_SIZE: Final = 0xFFFFFFFF
 _WAVE_FORMAT_PCM: Final = 1
@@ -60,9 +72,14 @@ def pcm16_to_float32(pcm: bytes) -> FloatArray:
 
 def float32_to_pcm16(samples: FloatArray) -> bytes:
     """Encode float32 samples as PCM16LE, rounding and clipping to full scale."""
+    return _to_int16(samples).astype("<i2", copy=False).tobytes()
+
+
+def _to_int16(samples: FloatArray) -> npt.NDArray[np.int16]:
+    """Round and clip float32 samples in [-1, 1) to 16-bit integers."""
     scaled: FloatArray = np.rint(samples * np.float32(32768))
     np.clip(scaled, -32768, 32767, out=scaled)
-    return scaled.astype("<i2").tobytes()
+    return scaled.astype(np.int16)
 
 
 def float32_to_bytes(samples: FloatArray) -> bytes:
@@ -246,10 +263,26 @@ class Resampler:
         return out
 
 
-class WavStreamEncoder:
-    """PCM16 mono chunks at `in_rate` -> one open-ended mono WAV at `out_rate`.
+class StreamEncoder(Protocol):
+    """PCM16 mono chunks in, one audio stream out.
 
     Emit `header()` first, then `encode()` of every chunk, then `flush()`.
+    """
+
+    def header(self) -> bytes:
+        """Return the stream's header."""
+
+    def encode(self, pcm: bytes) -> bytes:
+        """Return the stream bytes ready after a PCM16LE chunk (may be empty)."""
+
+    def flush(self) -> bytes:
+        """Return the rest of the stream."""
+
+
+class WavStreamEncoder:
+    """PCM16 mono chunks at `in_rate` -> one open-ended WAV at `out_rate`.
+
+    Every one of the `channels` carries the same audio.
     """
 
     def __init__(
@@ -257,15 +290,17 @@ class WavStreamEncoder:
         in_rate: int,
         out_rate: int,
         sample_format: SampleFormat = SampleFormat.FLOAT32,
+        channels: int = 1,
     ) -> None:
         """Prepare the encoder."""
         self.out_rate = out_rate
         self.sample_format = sample_format
+        self.channels = channels
         self._resampler = Resampler(in_rate, out_rate)
 
     def header(self) -> bytes:
         """Return the WAV header."""
-        return wav_header(self.out_rate, self.sample_format)
+        return wav_header(self.out_rate, self.sample_format, self.channels)
 
     def encode(self, pcm: bytes) -> bytes:
         """WAV data bytes for a PCM16LE chunk (may be empty)."""
@@ -276,8 +311,81 @@ class WavStreamEncoder:
         return self._pack(self._resampler.flush())
 
     def _pack(self, samples: FloatArray) -> bytes:
+        if self.channels > 1:
+            samples = np.repeat(samples, self.channels)
         if self.sample_format is SampleFormat.FLOAT32:
             return float32_to_bytes(samples)
         if self.sample_format is SampleFormat.FLOAT64:
             return float32_to_float64_bytes(samples)
         return float32_to_pcm16(samples)
+
+
+class _Collector(io.RawIOBase):
+    """An unseekable, write-only file that hands back what was written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: Buffer, /) -> int:
+        part = bytes(data)
+        self._parts.append(part)
+        return len(part)
+
+    def take(self) -> bytes:
+        """Return what was written since the last call."""
+        written = b"".join(self._parts)
+        self._parts.clear()
+        return written
+
+
+class FlacStreamEncoder:
+    """PCM16 mono chunks at `in_rate` -> one 16-bit FLAC stream at `out_rate`.
+
+    Frames of `FLAC_BLOCK_SIZE` samples, each returned as soon as libFLAC
+    wrote it. The stream is never rewritten: its STREAMINFO leaves the length
+    and checksum unknown, as a live stream's does. Every one of the
+    `channels` carries the same audio.
+    """
+
+    def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
+        """Prepare the encoder."""
+        self.out_rate = out_rate
+        self.channels = channels
+        self._resampler = Resampler(in_rate, out_rate)
+        self._file = _Collector()
+        self._encoder = plibflac.Encoder(
+            self._file,
+            channels=channels,
+            bits_per_sample=16,
+            sample_rate=out_rate,
+            compression_level=FLAC_COMPRESSION_LEVEL,
+            blocksize=FLAC_BLOCK_SIZE,
+        )
+
+    def header(self) -> bytes:
+        """Return the "fLaC" marker and the metadata blocks."""
+        self._encoder.open()
+        return self._file.take()
+
+    def encode(self, pcm: bytes) -> bytes:
+        """Return the frames completed by a PCM16LE chunk (may be empty)."""
+        self._write(self._resampler.process(pcm))
+        return self._file.take()
+
+    def flush(self) -> bytes:
+        """Return the last frames; the stream is then finished."""
+        self._write(self._resampler.flush())
+        self._encoder.close()
+        return self._file.take()
+
+    def _write(self, samples: FloatArray) -> None:
+        if len(samples):
+            channel = _to_int16(samples).astype(np.int32)
+            self._encoder.write([channel] * self.channels)

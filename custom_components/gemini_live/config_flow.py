@@ -586,7 +586,7 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
                     {field},
                 )
             if not errors:
-                return self.async_update_reload_and_abort(
+                return self._async_update_and_reload(
                     entry, unique_id=self.unique_id, data_updates={field: secret}
                 )
         return self.async_show_form(
@@ -629,7 +629,7 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             )
             if not errors:
                 del checked[CONF_MODEL]
-                return self.async_update_reload_and_abort(entry, data=checked)
+                return self._async_update_and_reload(entry, data=checked)
         fields: dict[probatio.Marker, Any] = {}
         if provider == PROVIDER_VERTEX_AI:
             fields[probatio.Required(CONF_LOCATION)] = TEXT_SELECTOR
@@ -644,6 +644,19 @@ class GeminiLiveConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={"name": entry.title},
         )
+
+    @callback
+    def _async_update_and_reload(
+        self, entry: ConfigEntry, **changes: Any
+    ) -> ConfigFlowResult:
+        """Update the entry and finish; it reloads once.
+
+        A loaded entry's update listener reloads it; one that failed to set up
+        has none, and is reloaded here.
+        """
+        if entry.update_listeners:
+            return self.async_update_and_abort(entry, **changes)
+        return self.async_update_reload_and_abort(entry, **changes)
 
     @classmethod
     @callback
@@ -669,10 +682,17 @@ class AgentSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """Ask for the new assistant's name and model."""
         provider: str = self._get_entry().data[CONF_PROVIDER]
+        errors: dict[str, str] = {}
+        suggested: Mapping[str, Any] = {
+            CONF_NAME: DEFAULT_AGENT_TITLE,
+            CONF_MODEL: RECOMMENDED_MODEL[provider],
+        }
         if user_input is not None:
+            suggested = user_input
             self._title = user_input[CONF_NAME].strip() or DEFAULT_AGENT_TITLE
             self._model = user_input[CONF_MODEL].strip()
-            return await self.async_step_set_options()
+            if not (errors := await self._async_check_model()):
+                return await self.async_step_set_options()
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_NAME): TEXT_SELECTOR,
@@ -681,13 +701,8 @@ class AgentSubentryFlow(ConfigSubentryFlow):
         )
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                schema,
-                {
-                    CONF_NAME: DEFAULT_AGENT_TITLE,
-                    CONF_MODEL: RECOMMENDED_MODEL[provider],
-                },
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
         )
 
     async def async_step_reconfigure(
@@ -695,12 +710,16 @@ class AgentSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """Ask for the assistant's model (the settings follow)."""
         subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        suggested: Mapping[str, Any] = subentry.data
         if user_input is not None:
+            suggested = user_input
             self._title = subentry.title
             self._model = user_input[CONF_MODEL].strip()
-            # A new model keeps only the settings its family accepts.
-            self._current = supported_options(self._family, subentry.data)
-            return await self.async_step_set_options()
+            if not (errors := await self._async_check_model()):
+                # A new model keeps only the settings its family accepts.
+                self._current = supported_options(self._family, subentry.data)
+                return await self.async_step_set_options()
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_MODEL): _model_selector(
@@ -710,8 +729,22 @@ class AgentSubentryFlow(ConfigSubentryFlow):
         )
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, subentry.data),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
             description_placeholders={"name": subentry.title},
+        )
+
+    async def _async_check_model(self) -> dict[str, str]:
+        """Open a Live session on the model with no settings; return the errors.
+
+        So that a model the service does not serve is reported at the model
+        field; the settings are checked on the next step.
+        """
+        return await _async_validate(
+            self.hass,
+            {**self._get_entry().data, CONF_MODEL: self._model},
+            {},
+            {CONF_MODEL},
         )
 
     async def async_step_set_options(

@@ -52,6 +52,14 @@ RECOMMENDED_MODEL: Final[dict[str, str]] = {
 }
 RECOMMENDED_LOCATION: Final = "us-central1"
 
+# The Gemini TTS model that says text no Live turn produced (tts.speak,
+# announcements) word for word, per provider; where the credentials are
+# refused it, a Live session reads the text instead.
+SPEECH_MODELS: Final[dict[str, str]] = {
+    PROVIDER_GEMINI_API: "gemini-3.8-flash-lite-tts",
+    PROVIDER_VERTEX_AI: "gemini-3.8-flash-lite-tts",
+}
+
 # Assistant (subentry) data, besides CONF_MODEL.
 CONF_VOICE: Final = "voice"
 CONF_LANGUAGE: Final = "language"

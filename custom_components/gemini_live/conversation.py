@@ -49,6 +49,8 @@ class GeminiLiveConversationEntity(
 ):
     """A conversation agent backed by Gemini Live sessions."""
 
+    _attr_name = None  # the device's name: the main feature of its device
+
     _attr_supports_streaming = True
 
     def __init__(self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry) -> None:
@@ -90,7 +92,7 @@ class GeminiLiveConversationEntity(
         chat_log: conversation.ChatLog,
     ) -> conversation.ConversationResult:
         """Answer through the conversation's Live session."""
-        options = self.options
+        options = self.settings
         llm_context = user_input.as_llm_context(DOMAIN)
         try:
             await chat_log.async_provide_llm_data(

@@ -20,10 +20,9 @@ def unique_id(subentry: ConfigSubentry, key: str) -> str:
 
 
 class GeminiLiveEntity(Entity):
-    """An entity of a Gemini Live assistant, named after its device."""
+    """An entity of a Gemini Live assistant, on the assistant's device."""
 
     _attr_has_entity_name = True
-    _attr_name = None
 
     def __init__(
         self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry, key: str
@@ -41,7 +40,7 @@ class GeminiLiveEntity(Entity):
         )
 
     @property
-    def options(self) -> Mapping[str, Any]:
+    def settings(self) -> Mapping[str, Any]:
         """The assistant's settings (its subentry's data)."""
         return self.subentry.data
 

@@ -9,13 +9,21 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
+from .live import LiveError
+from .quota import console_url, is_spending_cap
 from .voice.tools import MAX_FUNCTIONS
 
 ISSUE_TOO_MANY_TOOLS = "too_many_tools"
+ISSUE_QUOTA = "quota_exceeded"
+ISSUE_SPENDING_CAP = "spending_cap"
 
 
 def _issue_prefix(entry: ConfigEntry) -> str:
     return f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}_"
+
+
+def _quota_issue_id(entry: ConfigEntry) -> str:
+    return f"{ISSUE_QUOTA}_{entry.entry_id}"
 
 
 @callback
@@ -25,8 +33,10 @@ def async_delete_issues(
     """Delete the entry's issues but those of the assistants in `keep`.
 
     Called with no `keep` when the entry is removed, and at setup with the
-    assistants that still exist.
+    assistants that still exist. The account's quota issue goes in both
+    cases (a new refusal raises it again).
     """
+    async_delete_quota_issue(hass, entry)
     prefix = _issue_prefix(entry)
     for domain, issue_id in list(ir.async_get(hass).issues):
         if (
@@ -63,3 +73,30 @@ def async_update_too_many_tools(
             "limit": str(MAX_FUNCTIONS),
         },
     )
+
+
+@callback
+def async_create_quota_issue(
+    hass: HomeAssistant, entry: ConfigEntry, err: LiveError
+) -> None:
+    """Raise the account's issue: the service refused for quota or spending cap.
+
+    It links the provider's console page where the limit is seen and raised.
+    """
+    url = console_url(entry.data, err)
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _quota_issue_id(entry),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_SPENDING_CAP if is_spending_cap(err) else ISSUE_QUOTA,
+        translation_placeholders={"entry": entry.title, "url": url},
+        learn_more_url=url,
+    )
+
+
+@callback
+def async_delete_quota_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Delete the account's quota issue (a turn was answered again)."""
+    ir.async_delete_issue(hass, DOMAIN, _quota_issue_id(entry))

@@ -32,15 +32,23 @@ async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
 
 def _migrate_to_subentries(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Move the entry's model and options into one assistant subentry."""
+    """Move the entry's model and options into one assistant subentry.
+
+    Safe to run again after an interrupted run: the subentry it added is
+    reused, and moved registry entries are no longer found by their old ids.
+    """
     data = dict(entry.data)
-    subentry = ConfigSubentry(
-        data=MappingProxyType({CONF_MODEL: data.pop(CONF_MODEL), **entry.options}),
-        subentry_type=SUBENTRY_AGENT,
-        title=entry.title or DEFAULT_AGENT_TITLE,
-        unique_id=None,
-    )
-    hass.config_entries.async_add_subentry(entry, subentry)
+    model = data.pop(CONF_MODEL)
+    if added := entry.get_subentries_of_type(SUBENTRY_AGENT):
+        subentry = added[0]
+    else:
+        subentry = ConfigSubentry(
+            data=MappingProxyType({CONF_MODEL: model, **entry.options}),
+            subentry_type=SUBENTRY_AGENT,
+            title=entry.title or DEFAULT_AGENT_TITLE,
+            unique_id=None,
+        )
+        hass.config_entries.async_add_subentry(entry, subentry)
 
     entities = er.async_get(hass)
     for key in ENTITY_KEYS:
@@ -53,7 +61,9 @@ def _migrate_to_subentries(hass: HomeAssistant, entry: ConfigEntry) -> None:
                 new_unique_id=unique_id(subentry, key),
             )
     devices = dr.async_get(hass)
-    if device := devices.async_get_device(identifiers={(DOMAIN, entry.entry_id)}):
+    if device := devices.async_get_device_by_identifier(
+        (DOMAIN, entry.entry_id), entry.entry_id
+    ):
         devices.async_update_device(
             device.id,
             new_identifiers={(DOMAIN, subentry.subentry_id)},

@@ -2,8 +2,11 @@
 
 The pipeline runs inside a chat session, so the run's conversation id is
 `chat_session.current_session`; the speech goes into that conversation's Live
-session (opened here, or reused), where the model starts replying as soon as
-the speech ends. The conversation and TTS entities pick up that reply.
+session (opened here with the run's user, or reused), where the model starts
+replying as soon as the speech ends. The conversation and TTS entities pick
+up that reply. A session opened here starts with the conversation's chat log
+so far, read without opening a turn of it: from Home Assistant 2026.11 an
+open turn holds the conversation (another request gets intent-busy).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from functools import partial
 
 from homeassistant.components import conversation, stt
+from homeassistant.components.conversation.chat_log import DATA_CHAT_LOGS
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, llm
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -29,6 +33,7 @@ from .const import (
 from .endpointing import ends_early, until_end_of_speech
 from .entity import GeminiLiveEntity
 from .live import LiveError
+from .owner import may_continue, run_context
 from .runtime import GeminiLiveConfigEntry
 from .satellites import SatelliteRun
 from .voice.config import async_session_setup, transcription_setup
@@ -57,6 +62,8 @@ async def async_setup_entry(
 
 class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
     """Transcribes speech through the conversation's Live session."""
+
+    _attr_name = None  # the device's name: the main feature of its device
 
     def __init__(self, entry: GeminiLiveConfigEntry, subentry: ConfigSubentry) -> None:
         """Create the entity of `entry`."""
@@ -98,15 +105,19 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
         """Stream the speech into the Live session; return what Gemini heard.
 
         A run that goes on to this entry's agent (it was prepared for this
-        conversation) is answered in the conversation's session, set up with
-        the satellite's device and the conversation's history; any other run
-        is only transcribed.
+        conversation, and its user may continue it) is answered in the
+        conversation's session, set up with the run's user, the satellite's
+        device and the conversation's history; any other run is only
+        transcribed.
         """
         session = chat_session.current_session.get()
         conversation_id = session.conversation_id if session is not None else None
         manager = self.voice_manager
         satellite = self.entry.runtime_data.satellites.pop()
-        respond = manager.agent_expected(conversation_id)
+        context = run_context(satellite)
+        respond = manager.agent_expected(conversation_id) and may_continue(
+            session, context
+        )
         audio = _resampled(stream, metadata.sample_rate)
         if self._manual_activity() and ends_early(
             self.hass, satellite.device_id if satellite else None
@@ -116,7 +127,9 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
             text = await manager.transcribe(
                 conversation_id,
                 audio,
-                partial(self._async_setup, session, satellite, metadata.language)
+                partial(
+                    self._async_setup, session, satellite, context, metadata.language
+                )
                 if respond
                 else partial(self._async_transcription_setup),
                 respond=respond,
@@ -130,21 +143,23 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
         self,
         session: chat_session.ChatSession | None,
         satellite: SatelliteRun | None,
+        context: Context | None,
         language: str,
     ) -> SessionSetup:
-        """Set the conversation's session up for the satellite's device."""
+        """Set the conversation's session up for the run's user and device."""
         llm_context = llm.LLMContext(
             platform=DOMAIN,
-            context=satellite.context if satellite else None,
+            context=context,
             language=language,
             assistant=conversation.DOMAIN,
             device_id=satellite.device_id if satellite else None,
         )
         history: list[conversation.Content] = []
         extra_prompt: str | None = None
-        if session is not None:
-            with conversation.async_get_chat_log(self.hass, session) as chat_log:
-                history, extra_prompt = chat_log.content, chat_log.extra_system_prompt
+        chat_logs = self.hass.data.get(DATA_CHAT_LOGS) or {}
+        if session is not None and (chat_log := chat_logs.get(session.conversation_id)):
+            history = list(chat_log.content)
+            extra_prompt = chat_log.extra_system_prompt
         return await async_session_setup(
             self.hass,
             self.entry,
@@ -155,11 +170,13 @@ class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):
         )
 
     def _manual_activity(self) -> bool:
-        mode = self.options.get(CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION)
+        mode = self.settings.get(
+            CONF_ACTIVITY_DETECTION, RECOMMENDED_ACTIVITY_DETECTION
+        )
         return bool(mode == ACTIVITY_DETECTION_MANUAL)
 
     async def _async_transcription_setup(self) -> SessionSetup:
-        return transcription_setup(self.options)
+        return transcription_setup(self.settings)
 
 
 async def _resampled(stream: AsyncIterable[bytes], rate: int) -> AsyncIterator[bytes]:

@@ -5,22 +5,28 @@ conversation agent streamed the transcript. The entity therefore ignores the
 text of a pipeline run and streams the claimed turn's 24 kHz audio, found by
 the run's conversation id (`chat_session.current_session`) or, outside a
 chat session, by the text the turn's transcript starts with. Text no turn
-produced (`tts.speak` from an automation) is read aloud by Gemini in a short
-session of its own (`VoiceManager.speak`).
+produced (`tts.speak`, announcements) is spoken word for word by the
+provider's Gemini TTS model (`VoiceManager.announce`), streamed; only where
+the credentials are refused that model does a short Live session read it.
 
-Output format. Home Assistant runs ffmpeg on the result whenever a preferred
-format other than WAV, or any preferred sample rate, channel count, sample
-width or bitrate is set. ffmpeg's WAV reader probes ~64 KiB ahead on 16-bit
-PCM (over a second of 24 kHz audio) but not on IEEE float, and it decodes
-4096-byte packets, so in that case the entity serves float64 WAV, already
-resampled (anti-aliased, in-process) to the preferred rate: a 40 ms chunk of
-reply audio then fills a packet by itself (float32 at 16 kHz would wait for
-the next chunk), and ffmpeg only converts the sample format. Otherwise nothing converts the stream, and it is plain 24 kHz PCM16 WAV
-that any player takes.
+Output format (chosen by `tts_format`). Home Assistant 2026.10 runs ffmpeg
+on the result whenever a preferred format other than WAV, or any preferred
+sample rate, channel count, sample width or bitrate is set. ffmpeg's WAV
+reader probes ~64 KiB ahead on 16-bit PCM (over a second of 24 kHz audio)
+but not on IEEE float, and it decodes 4096-byte packets, so in that case the
+entity serves float64 WAV, already resampled (anti-aliased, in-process) to
+the preferred rate: a 40 ms chunk of reply audio then fills a packet by
+itself (float32 at 16 kHz would wait for the next chunk), and ffmpeg only
+converts the sample format. Otherwise nothing converts the stream, and it is
+plain 24 kHz PCM16 WAV that any player takes. From 2026.11 Home Assistant
+passes the stream through when it is exactly what was asked, so for the
+satellites' formats the entity emits just that, with no ffmpeg: PCM16 WAV
+(ESPHome, Wyoming) or FLAC in small blocks (Voice PE) at the preferred rate
+and channel count; other formats are converted from float64 WAV as before.
 
-Voice. The `voice` option is accepted (pipelines send one) but the audio
-keeps the assistant's voice: a pipeline reply was spoken before TTS starts, and
-`VoiceManager.speak` uses the assistant's voice too.
+Voice. The `voice` option is accepted (pipelines send one), but a pipeline
+reply keeps the assistant's voice: it was spoken before TTS starts. Other
+text is spoken in the requested voice, else the assistant's.
 
 Cache. A pipeline run streams its TTS (the agent starts the stream at once,
 see `voice.chat`), and Home Assistant never caches a streamed result, so a
@@ -37,14 +43,7 @@ import contextlib
 from typing import Any, Final
 
 from homeassistant.components import tts
-from homeassistant.components.tts import (
-    ATTR_PREFERRED_BITRATE,
-    ATTR_PREFERRED_FORMAT,
-    ATTR_PREFERRED_SAMPLE_BYTES,
-    ATTR_PREFERRED_SAMPLE_CHANNELS,
-    ATTR_PREFERRED_SAMPLE_RATE,
-    ATTR_VOICE,
-)
+from homeassistant.components.tts import ATTR_PREFERRED_FORMAT, ATTR_VOICE
 from homeassistant.components.tts.entity import TTSAudioRequest
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
@@ -52,11 +51,12 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import chat_session
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .audio import SampleFormat, WavStreamEncoder
+from .audio import StreamEncoder
 from .const import CONF_VOICE, DOMAIN, RECOMMENDED_VOICE, SUBENTRY_AGENT, VOICES
 from .entity import GeminiLiveEntity
 from .live import LiveError
 from .runtime import GeminiLiveConfigEntry
+from .tts_format import CONVERTED_OPTIONS, output_format
 from .voice import LiveTurn
 from .voice.languages import LANGUAGES
 from .voice.turn import AUDIO_RATE
@@ -71,13 +71,6 @@ KEEPALIVE_INTERVAL: Final = 1.0
 """Longest time without a frame while the listener still has audio buffered."""
 MAX_SILENCE: Final = 30.0
 """Most silence one stream gets (the voice session gives up after 20 s)."""
-
-_CONVERTED_OPTIONS: Final = (
-    ATTR_PREFERRED_SAMPLE_RATE,
-    ATTR_PREFERRED_SAMPLE_CHANNELS,
-    ATTR_PREFERRED_SAMPLE_BYTES,
-    ATTR_PREFERRED_BITRATE,
-)
 
 
 async def async_setup_entry(
@@ -106,7 +99,7 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         self._attr_supported_options = [
             ATTR_VOICE,
             ATTR_PREFERRED_FORMAT,
-            *_CONVERTED_OPTIONS,
+            *CONVERTED_OPTIONS,
         ]
 
     @property
@@ -126,7 +119,7 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
     @callback
     def async_get_supported_voices(self, language: str) -> list[tts.Voice]:
         """Return the prebuilt voices, the assistant's voice first."""
-        current = self.options.get(CONF_VOICE, RECOMMENDED_VOICE)
+        current = self.settings.get(CONF_VOICE, RECOMMENDED_VOICE)
         ordered = sorted(VOICES, key=lambda name: name != current)
         return [tts.Voice(name, name) for name in ordered]
 
@@ -146,7 +139,10 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         text = self.hass.async_create_task(
             _join(first, messages), "gemini_live tts text", eager_start=False
         )
-        return tts.TTSAudioResponse("wav", self._async_wav(turn, text, request.options))
+        return tts.TTSAudioResponse(
+            output_format(request.options).extension,
+            self._async_wav(turn, text, request.options),
+        )
 
     async def _async_wav(
         self,
@@ -161,13 +157,13 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
                 if not (message := (await text).strip()):
                     yield encoder.header()
                     return
-                turn = await self.voice_manager.speak(
+                pcm = await self.voice_manager.announce(
                     message, voice=options.get(tts.ATTR_VOICE)
                 )
+            else:
+                pcm = turn.audio_stream()
             yield encoder.header()
-            async with contextlib.aclosing(
-                _keep_alive(turn.audio_stream(), encoder)
-            ) as audio:
+            async with contextlib.aclosing(_keep_alive(pcm, encoder)) as audio:
                 async for chunk in audio:
                     yield chunk
             yield encoder.flush()
@@ -186,23 +182,13 @@ async def _join(first: str, rest: AsyncIterator[str]) -> str:
     return first + "".join([chunk async for chunk in rest])
 
 
-def _encoder(options: Mapping[str, Any]) -> WavStreamEncoder:
-    """Return the encoder for the stream Home Assistant makes of these options.
-
-    Mirrors `tts.SpeechManager._async_generate_tts_audio`: ffmpeg converts
-    unless the preferred format is WAV and no other preference is set.
-    """
-    converted = options.get(ATTR_PREFERRED_FORMAT) != "wav" or any(
-        options.get(option) is not None for option in _CONVERTED_OPTIONS
-    )
-    if not converted:
-        return WavStreamEncoder(AUDIO_RATE, AUDIO_RATE, SampleFormat.PCM16)
-    rate = int(options.get(ATTR_PREFERRED_SAMPLE_RATE) or AUDIO_RATE)
-    return WavStreamEncoder(AUDIO_RATE, rate, SampleFormat.FLOAT64)
+def _encoder(options: Mapping[str, Any]) -> StreamEncoder:
+    """Return the encoder of the stream to emit for these options."""
+    return output_format(options).encoder()
 
 
 async def _keep_alive(
-    audio: AsyncIterator[bytes], encoder: WavStreamEncoder
+    audio: AsyncIterator[bytes], encoder: StreamEncoder
 ) -> AsyncGenerator[bytes]:
     """Encode `audio`, adding silence while it pauses (e.g. during a tool call).
 

@@ -38,10 +38,21 @@ serverContent (`server.merge_server_content`), NON_BLOCKING calls with
 (`Reply(grounding=Grounding(...))`) and contextUpdate
 (`conn.system_instruction`); `server.strict_families` adds the rules the
 reference does not state as rejections.
+
+The Gemini TTS models' `streamGenerateContent` (SSE) of both providers is
+`server.speech` (speech_endpoint.py): real espeak-ng speech of the exact text
+in several events, the same auth checks as the WebSocket routes, Google's
+JSON errors, faults (`SpeechError`, `SpeechStall`) and every request in
+`server.speech.calls`. It serves no model until `server.speech.serve()` (as
+for credentials the TTS models are refused to). A Live session whose system
+instruction asks it to read aloud behaves as a native-audio model does by
+default (reading.py): with no reply scripted it reads typed text, but answers
+a text with a question in it (`READING_ANSWER`) instead of reading it.
 """
 
 from .connection import Connection, Session, ToolResult
 from .families import FAMILIES, RULES, Family, Rule, family_of
+from .reading import ANSWER as READING_ANSWER
 from .scenario import (
     API_KEY_INVALID,
     GOAWAY_ABORT,
@@ -51,6 +62,7 @@ from .scenario import (
     MISSING_CREDENTIALS,
     NOT_SUPPORTED,
     QUOTA_EXCEEDED,
+    SPENDING_CAP,
     UNREGISTERED_CALLER,
     Close,
     ErrorFrame,
@@ -67,6 +79,7 @@ from .scenario import (
 )
 from .server import FakeLiveServer
 from .speech import SpeechStream, chunks, recognize, silence, speech
+from .speech_endpoint import SpeechCall, SpeechError, SpeechService, SpeechStall
 
 __all__ = [
     "API_KEY_INVALID",
@@ -78,7 +91,9 @@ __all__ = [
     "MISSING_CREDENTIALS",
     "NOT_SUPPORTED",
     "QUOTA_EXCEEDED",
+    "READING_ANSWER",
     "RULES",
+    "SPENDING_CAP",
     "UNREGISTERED_CALLER",
     "Close",
     "Connection",
@@ -93,6 +108,10 @@ __all__ = [
     "Responder",
     "Rule",
     "Session",
+    "SpeechCall",
+    "SpeechError",
+    "SpeechService",
+    "SpeechStall",
     "SpeechStream",
     "Stall",
     "ToolCall",

@@ -1,8 +1,9 @@
 """One fake Live WebSocket: its recorded traffic and the server-side session logic.
 
 `Connection` is both the record a test inspects (`setup`, `frames`,
-`audio_in`, `audio_out`, `sent`, `tool_responses`, close state) and the state
-machine that turns client frames into user turns and plays `Reply` scripts.
+`audio_in`, `audio_out`, `video_frames`, `sent`, `tool_responses`, close
+state) and the state machine that turns client frames into user turns and
+plays `Reply` scripts.
 """
 
 # Test helpers take a timeout argument.
@@ -89,6 +90,18 @@ class ToolResult:
         return "WHEN_IDLE"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoFrame:
+    """One `realtimeInput.video` blob as received (live-api.md 2.3, 4)."""
+
+    mime_type: str
+    """Its mimeType (the reference's frames are "image/jpeg")."""
+    data: bytes
+    """The decoded image bytes."""
+    turn: int
+    """Index of the user turn it came before (len(turns) on arrival)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AsyncCall:
     """A NON_BLOCKING call whose result has not arrived."""
@@ -173,7 +186,8 @@ class Connection:
         self._audio_in = bytearray()
         self.audio_in_rate = 16000
         self._audio_out = bytearray()
-        self.video_in: list[bytes] = []
+        self.video_frames: list[VideoFrame] = []
+        """Every realtimeInput.video frame, with its mimeType and user turn."""
         self.turns: list[UserTurn] = []
         self.tool_calls: list[dict[str, Any]] = []
         self.tool_responses: list[dict[str, Any]] = []
@@ -218,6 +232,11 @@ class Connection:
     def audio_in(self) -> bytes:
         """All PCM received (decoded), in order."""
         return bytes(self._audio_in)
+
+    @property
+    def video_in(self) -> list[bytes]:
+        """The image bytes of every video frame received, in order."""
+        return [frame.data for frame in self.video_frames]
 
     @property
     def audio_out(self) -> bytes:
@@ -727,10 +746,13 @@ class Connection:
             except ValueError:
                 await self.close(1007, INVALID_ARGUMENT)
                 return
-            if str(blob.get("mimeType", "")).startswith("audio/"):
+            mime_type = str(blob.get("mimeType", ""))
+            if mime_type.startswith("audio/"):
                 await self._audio(data, protocol.pcm_rate(blob.get("mimeType")))
             else:
-                self.video_in.append(data)
+                self.video_frames.append(
+                    VideoFrame(mime_type=mime_type, data=data, turn=len(self.turns))
+                )
         if "activityStart" in body or "activityEnd" in body:
             if not self.manual_activity:
                 await self.close(1007, EXPLICIT_ACTIVITY)

@@ -11,6 +11,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import families, protocol
+from .reading import reading_reply
 from .scenario import INTERNAL_ERROR, Grounding, Reply, Turn, UserTurn
 from .speech import async_speech, duration
 from .transcription import InputTranscriber, Outbox, transcription
@@ -128,6 +129,8 @@ class ReplyPlayer:
                 reply = await reply
             if reply is not None:
                 return reply
+        if (reply := reading_reply(self.turn)) is not None:
+            return reply  # a session told to read aloud (reading.py)
         return server.default_reply
 
     def _record(self, *, interrupted: bool) -> None:

@@ -20,6 +20,11 @@ INTERNAL_ERROR = "Internal error encountered."
 QUOTA_EXCEEDED = (
     "You exceeded your current quota, please check your plan and billing details."
 )
+SPENDING_CAP = (
+    "Your project has exceeded its monthly spending cap. Please go to AI Studio "
+    "at https://ai.studio/spend"
+)
+"""1011 reason when the Developer API project's spending cap is reached (5)."""
 INVALID_ARGUMENT = "Request contains an invalid argument."
 NOT_SUPPORTED = "Operation is not implemented, or supported, or enabled."
 """1008 reason when a feature is not enabled for the model (live-api.md 5)."""
@@ -89,6 +94,11 @@ class Close:
     def quota(cls, after_chunks: int = 0) -> Close:
         """1011 "You exceeded your current quota, ..."."""
         return cls(code=1011, reason=QUOTA_EXCEEDED, after_chunks=after_chunks)
+
+    @classmethod
+    def spending_cap(cls, after_chunks: int = 0) -> Close:
+        """1011 "Your project has exceeded its monthly spending cap. ..."."""
+        return cls(code=1011, reason=SPENDING_CAP, after_chunks=after_chunks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

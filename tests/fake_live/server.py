@@ -7,7 +7,9 @@ Serves, on 127.0.0.1 and a free port:
   `x-goog-api-key` header or `?key=`),
 * `/ws/google.cloud.aiplatform.{v1|v1beta1}.LlmBidiService/BidiGenerateContent`
   (`Authorization: Bearer` token from the token endpoint),
-* `POST /token`, the OAuth2 JWT-bearer grant for `service_account_json()`.
+* `POST /token`, the OAuth2 JWT-bearer grant for `service_account_json()`,
+* the Gemini TTS models' `streamGenerateContent` of both providers
+  (`server.speech`, speech_endpoint.py).
 
 Repeated slashes in paths are tolerated, as by production.
 """
@@ -46,6 +48,7 @@ from .scenario import (
     Reply,
     Responder,
 )
+from .speech_endpoint import SpeechService
 
 
 class FakeLiveServer:
@@ -155,6 +158,8 @@ class FakeLiveServer:
         """(method, path) of every HTTP request, upgrades included."""
         self.errors: list[BaseException] = []
         """Exceptions raised inside the server (failing the test at teardown)."""
+        self.speech = SpeechService(self)
+        """The TTS endpoint: served models, faults, recorded calls."""
         self._faults: deque[list[Any]] = deque()
         self._handles: dict[str, tuple[Session, int]] = {}
         self._runner: web.AppRunner | None = None
@@ -162,13 +167,14 @@ class FakeLiveServer:
     # --------------------------------------------------------------- running
 
     async def start(self) -> Self:
-        """Listen on `host` at a free port."""
+        """Listen on `host` at `port` (0, the default: a free one)."""
         app = web.Application()
         app.router.add_post("/token", self.authority.handle_token)
+        self.speech.add_routes(app.router)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, 0).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
         self.port = int(self._runner.addresses[0][1])
         self.authority.token_uri = f"{self.base_url}/token"
         return self
@@ -177,6 +183,7 @@ class FakeLiveServer:
         """Close every WebSocket (1001) and stop listening; no task survives."""
         await asyncio.gather(*(conn.close(1001, "") for conn in self.connections))
         await asyncio.gather(*(conn.shutdown() for conn in self.connections))
+        self.speech.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

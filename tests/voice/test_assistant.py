@@ -115,7 +115,12 @@ async def test_timer_on_a_satellite(voice: Voice, satellite: Satellite) -> None:
 async def _yes_to_start_conversation(
     voice: Voice, satellite: Satellite, prompt: str
 ) -> list[Any]:
-    """Ask from the satellite with `prompt`; return the run of the user's yes."""
+    """Ask from the satellite with `prompt`; return the run of the user's yes.
+
+    The start message is read by the TTS model, as in production, so the last
+    Live session is the conversation's.
+    """
+    voice.server.speech.serve()
     await voice.hass.services.async_call(
         "assist_satellite",
         "start_conversation",

@@ -16,6 +16,7 @@ from custom_components.gemini_live.live import (
     ToolCall,
     ToolCallCancellation,
 )
+from custom_components.gemini_live.voice.activity import Activity
 from custom_components.gemini_live.voice.chat import async_handle_message
 from custom_components.gemini_live.voice.tools import ToolRunner
 from custom_components.gemini_live.voice.turn import LiveTurn
@@ -63,6 +64,7 @@ class Manager:
         """Hold the turn."""
         self.turn = turn
         self.released: list[LiveTurn] = []
+        self.activity = Activity()
 
     def claim_voice_turn(self, conversation_id: str) -> LiveTurn:
         """Return the turn."""

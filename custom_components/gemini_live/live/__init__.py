@@ -71,6 +71,7 @@ from .messages import (
 )
 from .models import ModelFamily, Thinking, ToolBehavior, model_family
 from .session import LiveSession
+from .speech import SpeechRequest, SpeechStream
 
 __all__ = [
     "ActivityDetection",
@@ -114,6 +115,8 @@ __all__ = [
     "ServiceAccountCredentials",
     "SessionResumptionUpdate",
     "SetupComplete",
+    "SpeechRequest",
+    "SpeechStream",
     "StartSensitivity",
     "Thinking",
     "ToolBehavior",

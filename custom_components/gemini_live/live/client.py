@@ -1,4 +1,4 @@
-"""LiveClient: opens Live sessions and validates settings."""
+"""LiveClient: opens Live sessions, validates settings and synthesises speech."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .session import (
     dumps,
     send_frame,
 )
+from .speech import SPEECH_READ_TIMEOUT, SpeechRequest, SpeechStream, open_speech
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,6 +97,33 @@ class LiveClient:
         )
         session = await self.connect(config)
         await session.close()
+
+    async def synthesize(
+        self,
+        model: str,
+        text: str,
+        *,
+        voice: str | None = None,
+        language: str | None = None,
+        read_timeout: float = SPEECH_READ_TIMEOUT,
+    ) -> SpeechStream:
+        """Have a Gemini TTS model say `text` word for word; stream its audio.
+
+        Returns once the server accepted the request (within the connect
+        timeout); the stream yields 24 kHz PCM16 as it arrives and fails after
+        `read_timeout` s without data. `language` (BCP-47) is sent as
+        `languageCode`; None lets the model take the text's language. Raises
+        ``LiveError`` subclasses (``LiveModelNotFoundError`` or
+        ``LivePermissionError`` when the model is refused to these credentials).
+        """
+        return await open_speech(
+            self._http,
+            self.endpoint.speech_url(model),
+            self._credentials,
+            SpeechRequest(text=text, voice=voice, language=language),
+            open_timeout=self._connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     async def _open(self, config: LiveConfig, handle: str | None) -> Connection:
         """Connect, send the setup and wait for setupComplete."""

@@ -1,4 +1,4 @@
-"""Where to connect: WebSocket URLs and model resource names per provider."""
+"""Where to connect: WebSocket and speech URLs, model resource names per provider."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ _VERTEX_PATH = (
     "/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent"
 )
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+_HTTP_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+_SPEECH_METHOD = ":streamGenerateContent?alt=sse"
+SPEECH_LOCATION = "global"
+"""Where Vertex AI serves the Gemini 3.8 TTS models (besides "us" and "eu")."""
 _MULTI_REGIONS = frozenset({"us", "eu"})
 # A region ("us-central1", "europe-west4") or a multi-region ("us", "eu").
 _LOCATION = re.compile(r"[a-z]+(?:-[a-z]+[0-9]+)?")
@@ -75,7 +79,38 @@ class LiveEndpoint:
             path = _GEMINI_PATH.format(version=version)
         if self.base_url is None:
             return f"wss://{host}{path}"
-        return _ws_base(self.base_url) + path
+        return _base(self.base_url, _WS_SCHEMES) + path
+
+    def speech_url(self, model: str) -> str:
+        """Return the streamGenerateContent (SSE) URL of a TTS model.
+
+        Developer API: v1beta. Vertex AI: v1 in the entry's multi-region ("us",
+        "eu") or else "global", where the Gemini 3.8 TTS models are served
+        (never a single region). Raises for a bad model name or Vertex project.
+        """
+        model_id = self.model_resource(model).rsplit("/", 1)[-1]
+        if self.provider is Provider.VERTEX_AI:
+            location = (self.location or "").strip()
+            if location not in _MULTI_REGIONS:
+                location = SPEECH_LOCATION
+            host = (
+                "aiplatform.googleapis.com"
+                if location == SPEECH_LOCATION
+                else f"aiplatform.{location}.rep.googleapis.com"
+            )
+            path = (
+                f"/{VERTEX_API_VERSION}/projects/{self._vertex_project()}"
+                f"/locations/{location}/publishers/google/models/{model_id}"
+            )
+        else:
+            host = GEMINI_HOST
+            path = f"/{GEMINI_API_VERSION}/models/{model_id}"
+        base = (
+            f"https://{host}"
+            if self.base_url is None
+            else _base(self.base_url, _HTTP_SCHEMES)
+        )
+        return f"{base}{path}{_SPEECH_METHOD}"
 
     def model_resource(self, model: str) -> str:
         """Return the ``setup.model`` resource name for a model id.
@@ -119,10 +154,10 @@ class LiveEndpoint:
         return project
 
 
-def _ws_base(base_url: str) -> str:
-    """Turn an http(s)/ws(s) base URL into a ws(s) one, keeping its path prefix."""
+def _base(base_url: str, schemes: dict[str, str]) -> str:
+    """Give a base URL the scheme `schemes` maps it to, keeping its path prefix."""
     parts = urlsplit(base_url.strip())
-    scheme = _WS_SCHEMES.get(parts.scheme.lower())
+    scheme = schemes.get(parts.scheme.lower())
     if scheme is None or not parts.netloc:
         raise LiveConnectionError(
             f"Unsupported base URL {base_url!r}; use http(s):// or ws(s)://"

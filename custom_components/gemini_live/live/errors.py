@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
 from typing import Any
 
 CLOSE_NORMAL = 1000
@@ -114,6 +115,7 @@ _REASON_CLASSES: tuple[tuple[type[LiveError], tuple[str, ...]], ...] = (
             "permission_denied",
             "denied on resource",
             "not implemented, or supported, or enabled",
+            "location is not supported",
         ),
     ),
     (LiveQuotaError, ("quota", "exhausted", "spending cap", "rate limit")),
@@ -216,3 +218,32 @@ def error_from_payload(payload: Mapping[str, Any]) -> LiveError:
     )
     detail = ", ".join(str(part) for part in (code, status, message) if part)
     return cls(f"{_SUMMARIES[cls]}: server error ({detail})", reason=message)
+
+
+def error_from_response(status: int, body: str) -> LiveError:
+    """Map a refused HTTP request (speech synthesis) to a typed error.
+
+    Google's JSON error (``{"error": {code, message, status}}``) is classified
+    by its message first (an invalid API key comes as INVALID_ARGUMENT), then
+    its status, then the HTTP code. A body that is not Google's error (e.g. a
+    404 from a wrong base URL) is a connection problem below 500.
+    """
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, Mapping) else None
+    cls: type[LiveError]
+    if not isinstance(error, Mapping):
+        cls = LiveServiceUnavailableError if status >= 500 else LiveConnectionError
+        return cls(f"{_SUMMARIES[cls]}: HTTP {status}")
+    message = str(error.get("message") or "")
+    name = str(error.get("status") or "")
+    cls = (
+        _class_from_reason(message)
+        or _STATUS_CLASSES.get(name)
+        or _HTTP_CLASSES.get(status)
+        or LiveServiceUnavailableError
+    )
+    detail = ", ".join(part for part in (name, message) if part)
+    return cls(f"{_SUMMARIES[cls]}: HTTP {status} ({detail})", reason=message)

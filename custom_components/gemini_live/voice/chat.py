@@ -35,10 +35,13 @@ from ..live import (
     FunctionCall,
     Grounding,
     LiveError,
+    LiveQuotaError,
     OutputTranscription,
     ToolCall,
 )
+from ..quota import async_refusal_result
 from .manager import SetupFactory, VoiceManager
+from .report import turn_report
 from .tools import ToolRunner, function_response, tool_input
 from .turn import LiveTurn, NextMessage, ReplyEvent
 
@@ -66,8 +69,10 @@ async def async_handle_message(
     """Answer `user_input` with the conversation's Live turn.
 
     A voice turn the STT entity started for this conversation is claimed;
-    otherwise the text is sent in the conversation's session. Raises a
-    translated HomeAssistantError when the Live service fails.
+    otherwise the text is sent in the conversation's session. The answered
+    turn is reported to `manager.activity`. Raises a translated
+    HomeAssistantError when the Live service fails; a quota or spending-cap
+    refusal is answered with a sentence in the user's language instead.
     """
     conversation_id = chat_log.conversation_id
     added_from = len(chat_log.content)
@@ -77,7 +82,11 @@ async def async_handle_message(
     try:
         if turn is None:
             turn = await manager.start_text_turn(
-                conversation_id, user_input.text, setup, extra_prompt=extra_prompt
+                conversation_id,
+                user_input.text,
+                setup,
+                extra_prompt=extra_prompt,
+                context_id=user_input.context.id,
             )
         elif extra_prompt:
             turn = await manager.add_extra_prompt(turn, extra_prompt)
@@ -87,6 +96,9 @@ async def async_handle_message(
         ):
             pass
         _tidy(chat_log, added_from, reply.trigger_id, turn, agent_id, failed=False)
+        manager.activity.turn_finished(
+            turn_report(agent_id, user_input, turn, chat_log.content[added_from:])
+        )
     except LiveError as err:
         if reply is not None:
             _tidy(
@@ -97,6 +109,8 @@ async def async_handle_message(
                 agent_id,
                 failed=True,
             )
+        if isinstance(err, LiveQuotaError):
+            return await async_refusal_result(user_input, chat_log, agent_id, err)
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="live_error",

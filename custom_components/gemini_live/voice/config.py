@@ -27,8 +27,10 @@ from ..capabilities import activity_detection, live_options
 from ..const import (
     CONF_IDLE_TIMEOUT,
     CONF_MODEL,
+    CONF_PROVIDER,
     LOGGER,
     RECOMMENDED_IDLE_TIMEOUT,
+    SPEECH_MODELS,
 )
 from ..errors import CREDENTIAL_ERRORS, error_key
 from ..issues import async_update_too_many_tools
@@ -63,6 +65,7 @@ def create_voice_manager(
         idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, RECOMMENDED_IDLE_TIMEOUT)),
         speech_config=partial(speech_config, options),
         on_connect_error=partial(_connect_error, hass, entry),
+        speech_model=SPEECH_MODELS[entry.data[CONF_PROVIDER]],
     )
 
     async def async_stop(event: Event) -> None:

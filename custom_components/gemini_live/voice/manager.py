@@ -27,7 +27,14 @@ that none keeps a finished run's chat session or chat log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Sequence,
+)
 import contextlib
 import contextvars
 from dataclasses import dataclass, replace
@@ -40,9 +47,13 @@ from ..live import (
     LiveConfig,
     LiveConnectionError,
     LiveError,
+    LiveModelNotFoundError,
+    LivePermissionError,
+    LiveQuotaError,
     model_family,
     non_blocking_functions,
 )
+from .activity import Activity
 from .session import Spawn, VoiceSession
 from .turn import LiveTurn
 
@@ -56,6 +67,8 @@ PREPARED_TIMEOUT = 60.0
 """Seconds an `expect_agent()` note waits for the run's speech."""
 TURN_QUEUE_TIMEOUT = 30.0
 """Longest wait of a typed request for the conversation's unfinished turn."""
+FRAME_INTERVAL = 1.0
+"""Seconds between the video frames of one request (at most 1 fps, live-api.md 4)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,12 +97,15 @@ class VoiceManager:
         idle_timeout: float,
         speech_config: Callable[[], LiveConfig],
         on_connect_error: Callable[[LiveError], None] = lambda err: None,
+        speech_model: str | None = None,
     ) -> None:
         """Use `client` for sessions; `spawn` starts the entry's background tasks.
 
-        `on_connect_error` hears of every session the service refused.
+        `on_connect_error` hears of every session the service refused;
+        `speech_model` is the TTS model of `announce()` (None: Live only).
         """
         self._client = client
+        self._speech_model = speech_model
         self._on_connect_error = on_connect_error
         self._spawn_task = spawn
         self._idle_timeout = idle_timeout
@@ -99,7 +115,13 @@ class VoiceManager:
         self._unkeyed: set[VoiceSession] = set()
         self._timers: dict[LiveTurn, asyncio.TimerHandle] = {}
         self._agent_expected: dict[str, float] = {}
+        self._refused: dict[str, LiveTurn] = {}
+        """Voice turns heard but refused for quota, by conversation id."""
+        self._frames: dict[str, tuple[bytes, ...]] = {}
+        """JPEG frames typed requests show before their text, by context id."""
         self._closed = False
+        self.activity = Activity()
+        """Counters and events of the sessions (usage, turns, failures)."""
 
     def expect_agent(self, conversation_id: str) -> None:
         """Note that this conversation's next run reaches the agent."""
@@ -128,7 +150,9 @@ class VoiceManager:
         Returns the input transcript; the model is already replying. With
         `respond` False (no agent of this entry will handle the run) the
         speech goes to a session of its own, closed after the transcript.
-        Raises LiveError; a failed or abandoned turn closes its session.
+        Raises LiveError; a failed or abandoned turn closes its session. A
+        turn the service refused for quota once it heard the user returns
+        the transcript: the agent claims the failed turn and says why.
         """
         if respond:
             session = await self._session(conversation_id, setup)
@@ -138,9 +162,21 @@ class VoiceManager:
         try:
             await session.stream_audio(turn, audio)
             text = await turn.wait_input_transcript()
-        except BaseException:
+        except BaseException as err:
             self.spawn(session.close(), "gemini_live close")
-            raise
+            key = conversation_id if respond else None
+            if not (
+                key
+                and isinstance(err, LiveError)
+                and isinstance(turn.error, LiveQuotaError)
+                and turn.input_transcript
+            ):
+                raise
+            self._refused[key] = turn
+            self._expire_later(
+                turn, CLAIM_TIMEOUT, lambda: self._refused.pop(key, None)
+            )
+            return turn.input_transcript
         if respond:
             self._expire_later(turn, CLAIM_TIMEOUT, lambda: self._unclaimed(session))
         else:
@@ -151,11 +187,27 @@ class VoiceManager:
         """Return the conversation's transcribed voice turn no agent claimed yet."""
         session = self._sessions.get(conversation_id)
         turn = session.turn if session is not None else None
+        turn = self._refused.pop(conversation_id, turn)
         if turn is None or turn.agent_claimed or turn not in self._timers:
             return None
         self._cancel_timer(turn)
         turn.agent_claimed = True
         return turn
+
+    def attach_frames(
+        self, context_id: str, frames: Sequence[bytes]
+    ) -> Callable[[], None]:
+        """Show JPEG `frames` before the text of the typed request `context_id`.
+
+        `start_text_turn` of that request sends them as video frames, just
+        before its text. Returns the detach, to call once the request returned.
+        """
+        self._frames[context_id] = tuple(frames)
+
+        def detach() -> None:
+            self._frames.pop(context_id, None)
+
+        return detach
 
     async def start_text_turn(
         self,
@@ -164,10 +216,12 @@ class VoiceManager:
         setup: SetupFactory,
         *,
         extra_prompt: str | None = None,
+        context_id: str | None = None,
     ) -> LiveTurn:
         """Send typed input in the conversation's session (opened if needed).
 
-        An `extra_prompt` the session does not know yet goes with the text.
+        An `extra_prompt` the session does not know yet goes with the text;
+        the frames attached to the request's `context_id` go before it.
         Requests of one conversation take turns: this one waits (at most
         `TURN_QUEUE_TIMEOUT`) for the reply another agent call is reading and
         for a voice request still being spoken or transcribed. (Speech cuts a
@@ -187,9 +241,14 @@ class VoiceManager:
             elif session.turn is current:
                 break
         turn = session.new_turn(voice=False)
+        frames = self._frames.pop(context_id, ()) if context_id else ()
         try:
             if extra_prompt and extra_prompt not in session.extra_prompts:
                 text = await self._learn(session, extra_prompt) + text
+            for index, frame in enumerate(frames):
+                if index:
+                    await asyncio.sleep(FRAME_INTERVAL)
+                await session.live.send_video_frame(frame)
             await session.send_text(turn, text)
         except BaseException:
             self.spawn(session.close(), "gemini_live close")
@@ -295,6 +354,34 @@ class VoiceManager:
             raise
         return turn
 
+    async def announce(
+        self, text: str, *, voice: str | None = None
+    ) -> AsyncIterator[bytes]:
+        """Say `text` word for word; return its 24 kHz PCM16 as it comes.
+
+        The TTS model speaks it in the assistant's voice (or `voice`): a Live
+        model asked to read may answer a question instead. Only where these
+        credentials are refused the TTS model does a Live session read it
+        (`speak`). Raises LiveError.
+        """
+        voice = voice or self._speech_config().voice
+        if self._speech_model is not None:
+            try:
+                return await self._client.synthesize(
+                    self._speech_model, text, voice=voice
+                )
+            except (LiveModelNotFoundError, LivePermissionError) as err:
+                _LOGGER.info(
+                    "The TTS model %s is refused (%s); a Live session reads the text",
+                    self._speech_model,
+                    err,
+                )
+            except LiveError as err:
+                self._on_connect_error(err)
+                raise
+        turn = await self.speak(text, voice=voice)
+        return turn.audio_stream()
+
     async def async_close(self) -> None:
         """Close every session and cancel every timer; later timers do nothing."""
         self._closed = True
@@ -339,8 +426,10 @@ class VoiceManager:
         try:
             live = await self._client.connect(setup.config)
         except LiveError as err:
+            self.activity.session_failed(err)
             self._on_connect_error(err)
             raise
+        self.activity.session_opened()
         try:
             if setup.history:
                 await live.send_history(setup.history)
@@ -357,6 +446,7 @@ class VoiceManager:
             instructions=setup.config.system_instruction,
             non_blocking=non_blocking_functions(setup.config),
             context_update=model_family(setup.config.model).context_update,
+            activity=self.activity,
         )
         if setup.extra_prompt:
             session.extra_prompts.add(setup.extra_prompt)
@@ -381,7 +471,7 @@ class VoiceManager:
         self.spawn(session.close(), "gemini_live close")
 
     def _expire_later(
-        self, turn: LiveTurn, delay: float, action: Callable[[], None]
+        self, turn: LiveTurn, delay: float, action: Callable[[], object]
     ) -> None:
         def expire() -> None:
             del self._timers[turn]

@@ -40,6 +40,7 @@ from ..live import (
     TurnComplete,
     UsageMetadata,
 )
+from .activity import Activity
 from .turn import LiveTurn
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,8 +71,12 @@ class VoiceSession:
         instructions: str | None = None,
         non_blocking: frozenset[str] = frozenset(),
         context_update: bool = False,
+        activity: Activity | None = None,
     ) -> None:
-        """Wrap an open Live session; call `start()` to begin reading."""
+        """Wrap an open Live session; call `start()` to begin reading.
+
+        `activity` counts its turns, usage, resumptions and failure.
+        """
         self.conversation_id = conversation_id
         self.manual_activity = manual_activity
         """Activity is signalled by the client (activityStart/activityEnd)."""
@@ -95,6 +100,7 @@ class VoiceSession:
         self._watchdog: asyncio.TimerHandle | None = None
         self._last_event = 0.0
         self._tool_timers: list[asyncio.TimerHandle] = []
+        self._activity = activity or Activity()
 
     @property
     def live(self) -> LiveSession:
@@ -121,6 +127,7 @@ class VoiceSession:
         )
         turn.add_done_callback(self._turn_done)
         self.turn = turn
+        self._activity.turn_started()
         return turn
 
     async def stream_audio(self, turn: LiveTurn, audio: AsyncIterable[bytes]) -> None:
@@ -170,12 +177,16 @@ class VoiceSession:
         except LiveError as err:
             _LOGGER.debug("Live session %s failed: %s", self.conversation_id, err)
             error = err
+            if not self.closed:
+                self._activity.session_failed(err)
         finally:
             if not self.closed:
                 self._closed(error)
                 self._spawn(self._live.close(), "gemini_live close")
 
     def _dispatch(self, event: LiveEvent) -> None:
+        if isinstance(event, Resumed):
+            self._activity.session_resumed()
         if isinstance(event, InputTranscription):
             if self.turn is not None:
                 self.turn.add_input(event.text, finished=event.finished)
@@ -212,13 +223,7 @@ class VoiceSession:
             case Resumed(reply_cut=True):
                 self._resumed_mid_reply(turn)
             case UsageMetadata():
-                turn.set_usage(
-                    {
-                        "input": event.prompt_tokens,
-                        "output": event.response_tokens,
-                        "total": event.total_tokens,
-                    }
-                )
+                self._activity.add_usage(turn, event)
 
     def _resumed_mid_reply(self, turn: LiveTurn) -> None:
         """End a reply cut by a goAway; tell the resumed model what was said.
@@ -328,7 +333,9 @@ class VoiceSession:
             )
             return
         _LOGGER.warning("No reply from the Live service; closing the session")
-        turn.finish(LiveTimeoutError("The Live service did not reply in time"))
+        error = LiveTimeoutError("The Live service did not reply in time")
+        self._activity.session_failed(error)
+        turn.finish(error)
         self._spawn(self.close(), "gemini_live watchdog close")
 
     def _cancel_timers(self) -> None:
