@@ -30,6 +30,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.setup import async_setup_component
 from PIL import Image
@@ -446,6 +447,23 @@ async def test_invalid_requests_are_refused_before_asking(
 
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == key
+    assert len(voice.server.connections) == connections
+
+
+async def test_speak_on_needs_the_assistants_tts_entity(
+    voice: Voice, home: Speaker
+) -> None:
+    """With the assistant's TTS entity disabled, speak_on is refused unasked."""
+    er.async_get(voice.hass).async_update_entity(
+        voice.tts_entity, disabled_by=er.RegistryEntryDisabler.USER
+    )
+    await voice.hass.async_block_till_done()  # the entry reloads without it
+    connections = len(voice.server.connections)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await ask(voice, prompt=PROMPT, speak_on=[home.entity_id])
+
+    assert err.value.translation_key == "tts_unavailable"
     assert len(voice.server.connections) == connections
 
 

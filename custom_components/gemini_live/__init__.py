@@ -81,8 +81,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: GeminiLiveConfigEntry) -
         satellites=satellites,
     )
     async_delete_issues(hass, entry, keep=set(entry.runtime_data.agents))
-    for manager in entry.runtime_data.agents.values():
-        entry.async_on_unload(async_watch_assistant(hass, entry, manager))
+    for subentry_id, manager in entry.runtime_data.agents.items():
+        entry.async_on_unload(
+            async_watch_assistant(hass, entry, entry.subentries[subentry_id], manager)
+        )
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

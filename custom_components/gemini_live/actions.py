@@ -117,6 +117,8 @@ async def _async_ask(call: ServiceCall) -> ServiceResponse:
     for speaker in speakers:
         if hass.states.get(speaker) is None:
             raise validation_error("speaker_not_found", entity=speaker)
+    if speakers and hass.states.get(assistant.tts_entity) is None:
+        raise validation_error("tts_unavailable", entity=assistant.tts_entity)
     frames = await async_read_images(hass, call.data[ATTR_IMAGES])
     # A context of its own: the key of this request's frames.
     context = Context(user_id=call.context.user_id, parent_id=call.context.id)

@@ -18,12 +18,15 @@ ISSUE_QUOTA = "quota_exceeded"
 ISSUE_SPENDING_CAP = "spending_cap"
 
 
-def _issue_prefix(entry: ConfigEntry) -> str:
-    return f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}_"
+def _prefixes(entry: ConfigEntry) -> tuple[str, ...]:
+    """Return how the ids of the entry's issues begin (an assistant's id follows)."""
+    return tuple(
+        f"{kind}_{entry.entry_id}_" for kind in (ISSUE_TOO_MANY_TOOLS, ISSUE_QUOTA)
+    )
 
 
-def _quota_issue_id(entry: ConfigEntry) -> str:
-    return f"{ISSUE_QUOTA}_{entry.entry_id}"
+def _quota_issue_id(entry: ConfigEntry, subentry_id: str) -> str:
+    return f"{ISSUE_QUOTA}_{entry.entry_id}_{subentry_id}"
 
 
 @callback
@@ -33,18 +36,17 @@ def async_delete_issues(
     """Delete the entry's issues but those of the assistants in `keep`.
 
     Called with no `keep` when the entry is removed, and at setup with the
-    assistants that still exist. The account's quota issue goes in both
-    cases (a new refusal raises it again).
+    assistants that still exist.
     """
-    async_delete_quota_issue(hass, entry)
-    prefix = _issue_prefix(entry)
     for domain, issue_id in list(ir.async_get(hass).issues):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith(prefix)
-            and issue_id.removeprefix(prefix) not in keep
-        ):
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
+        if domain != DOMAIN:
+            continue
+        for prefix in _prefixes(entry):
+            if (
+                issue_id.startswith(prefix)
+                and issue_id.removeprefix(prefix) not in keep
+            ):
+                ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 @callback
@@ -56,7 +58,7 @@ def async_update_too_many_tools(
     ``tools``: how many valid tools a session would declare. The issue is
     deleted once they fit again.
     """
-    issue_id = _issue_prefix(entry) + subentry.subentry_id
+    issue_id = f"{ISSUE_TOO_MANY_TOOLS}_{entry.entry_id}_{subentry.subentry_id}"
     if tools <= MAX_FUNCTIONS:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
@@ -77,26 +79,30 @@ def async_update_too_many_tools(
 
 @callback
 def async_create_quota_issue(
-    hass: HomeAssistant, entry: ConfigEntry, err: LiveError
+    hass: HomeAssistant, entry: ConfigEntry, subentry: ConfigSubentry, err: LiveError
 ) -> None:
-    """Raise the account's issue: the service refused for quota or spending cap.
+    """Raise an assistant's issue: the service refused for quota or spending cap.
 
+    Per assistant, as Google's rate limits are per model: one assistant's
+    answer says nothing of another's limit.
     It links the provider's console page where the limit is seen and raised.
     """
     url = console_url(entry.data, err)
     ir.async_create_issue(
         hass,
         DOMAIN,
-        _quota_issue_id(entry),
+        _quota_issue_id(entry, subentry.subentry_id),
         is_fixable=False,
         severity=ir.IssueSeverity.ERROR,
         translation_key=ISSUE_SPENDING_CAP if is_spending_cap(err) else ISSUE_QUOTA,
-        translation_placeholders={"entry": entry.title, "url": url},
+        translation_placeholders={"entry": subentry.title, "url": url},
         learn_more_url=url,
     )
 
 
 @callback
-def async_delete_quota_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Delete the account's quota issue (a turn was answered again)."""
-    ir.async_delete_issue(hass, DOMAIN, _quota_issue_id(entry))
+def async_delete_quota_issue(
+    hass: HomeAssistant, entry: ConfigEntry, subentry: ConfigSubentry
+) -> None:
+    """Delete an assistant's quota issue (it answered a turn again)."""
+    ir.async_delete_issue(hass, DOMAIN, _quota_issue_id(entry, subentry.subentry_id))

@@ -1,15 +1,15 @@
 """What Home Assistant makes of an assistant's Live activity.
 
 Each answered turn fires `gemini_live_conversation` (for automations and the
-logbook); a quota or spending-cap refusal raises the account's Repairs
-issue, and the next fully answered turn clears it.
+logbook); a quota or spending-cap refusal raises the assistant's Repairs
+issue, and its next fully answered turn clears it.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 
@@ -24,18 +24,21 @@ EVENT_CONVERSATION: Final = "gemini_live_conversation"
 
 @callback
 def async_watch_assistant(
-    hass: HomeAssistant, entry: ConfigEntry, manager: VoiceManager
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    subentry: ConfigSubentry,
+    manager: VoiceManager,
 ) -> CALLBACK_TYPE:
     """Act on an assistant's Live activity; returns the function that stops it."""
 
     @callback
     def on_activity(event: ActivityEvent) -> None:
         if isinstance(event, LiveQuotaError):
-            async_create_quota_issue(hass, entry, event)
+            async_create_quota_issue(hass, entry, subentry, event)
         elif isinstance(event, TurnReport):
             hass.bus.async_fire(EVENT_CONVERSATION, event_data(event))
             if event.error is None:
-                async_delete_quota_issue(hass, entry)
+                async_delete_quota_issue(hass, entry, subentry)
 
     return manager.activity.subscribe(on_activity)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+import math
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -97,14 +98,15 @@ class GeminiLiveTokenSensor(GeminiLiveEntity, RestoreSensor):
         """Restore the total and last turn, then count the assistant's usage."""
         await super().async_added_to_hass()
         last = await self.async_get_last_sensor_data()
-        if last is not None and isinstance(last.native_value, (int, float, Decimal)):
-            self._total = int(last.native_value)
-            self._attr_native_value = self._total
+        if last is not None and (total := _count(last.native_value)) is not None:
+            self._total = total
+            self._attr_native_value = total
         state = await self.async_get_last_state()
-        if state is not None and ATTR_LAST_TURN in state.attributes:
-            self._attr_extra_state_attributes = {
-                ATTR_LAST_TURN: state.attributes[ATTR_LAST_TURN]
-            }
+        if (
+            state is not None
+            and (last_turn := _count(state.attributes.get(ATTR_LAST_TURN))) is not None
+        ):
+            self._attr_extra_state_attributes = {ATTR_LAST_TURN: last_turn}
         self.async_on_remove(self.voice_manager.activity.subscribe(self._on_activity))
 
     @callback
@@ -116,3 +118,12 @@ class GeminiLiveTokenSensor(GeminiLiveEntity, RestoreSensor):
         self._attr_native_value = self._total
         self._attr_extra_state_attributes = {ATTR_LAST_TURN: count(event.turn)}
         self.async_write_ha_state()
+
+
+def _count(value: object) -> int | None:
+    """Return a restored token count, None for anything but a count."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return int(value)

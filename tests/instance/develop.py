@@ -64,7 +64,7 @@ async def run(config_dir: Path, port: int, fake_port: int) -> int:
     except asyncio.CancelledError:
         _say("develop: stopped")
         return 0
-    except (InstanceError, ApiError) as err:
+    except (InstanceError, ApiError, OSError) as err:
         _say(f"develop: {err}")
         return 1
 

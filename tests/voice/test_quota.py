@@ -20,6 +20,7 @@ from custom_components.gemini_live.const import (
 )
 from custom_components.gemini_live.live import error_from_close
 from custom_components.gemini_live.quota import console_url
+from tests.entries import agent
 from tests.fake_live import QUOTA_EXCEEDED, SPENDING_CAP, Close, Reply
 
 from .conftest import Voice
@@ -36,7 +37,8 @@ SPENDING_CAP_SENTENCE_VI = (
 
 def _issue(voice: Voice) -> ir.IssueEntry | None:
     return ir.async_get(voice.hass).async_get_issue(
-        DOMAIN, f"quota_exceeded_{voice.entry.entry_id}"
+        DOMAIN,
+        f"quota_exceeded_{voice.entry.entry_id}_{agent(voice.entry).subentry_id}",
     )
 
 

@@ -40,6 +40,7 @@ import contextvars
 from dataclasses import dataclass, replace
 import logging
 from typing import Any
+import weakref
 
 from ..live import (
     HistoryTurn,
@@ -50,6 +51,7 @@ from ..live import (
     LiveModelNotFoundError,
     LivePermissionError,
     LiveQuotaError,
+    SpeechStream,
     model_family,
     non_blocking_functions,
 )
@@ -119,6 +121,8 @@ class VoiceManager:
         """Voice turns heard but refused for quota, by conversation id."""
         self._frames: dict[str, tuple[bytes, ...]] = {}
         """JPEG frames typed requests show before their text, by context id."""
+        self._speeches: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
+        """TTS-model streams being read, closed with the manager."""
         self._closed = False
         self.activity = Activity()
         """Counters and events of the sessions (usage, turns, failures)."""
@@ -367,7 +371,7 @@ class VoiceManager:
         voice = voice or self._speech_config().voice
         if self._speech_model is not None:
             try:
-                return await self._client.synthesize(
+                speech = await self._client.synthesize(
                     self._speech_model, text, voice=voice
                 )
             except (LiveModelNotFoundError, LivePermissionError) as err:
@@ -377,8 +381,12 @@ class VoiceManager:
                     err,
                 )
             except LiveError as err:
+                self.activity.session_failed(err)
                 self._on_connect_error(err)
                 raise
+            else:
+                self._speeches.add(speech)
+                return speech
         turn = await self.speak(text, voice=voice)
         return turn.audio_stream()
 
@@ -388,6 +396,8 @@ class VoiceManager:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        for speech in list(self._speeches):
+            await speech.aclose()
         for session in [*self._sessions.values(), *self._unkeyed]:
             await session.close()
 

@@ -91,7 +91,8 @@ def _switch(turn: UserTurn, action: str, target: str) -> Reply:
 
     def answer(responses: list[dict[str, Any]]) -> Reply:
         if _found(responses, "response_type") == "action_done":
-            return Reply(text=f"The {name.lower()} are {action}.")
+            verb = "are" if name.lower().endswith("s") else "is"
+            return Reply(text=f"The {name.lower()} {verb} {action}.")
         return Reply(text=f"I could not turn {action} the {name.lower()}.")
 
     return Reply(
@@ -120,7 +121,7 @@ def _found(responses: Sequence[Mapping[str, Any]], key: str) -> Any:
     """Return the first value of `key` anywhere in the function responses.
 
     A model reads the whole response (`output`, `error`, or the object
-    itself, live-api.md 3.3), however the client nests the tool's result.
+    itself, live-api.md 2.4), however the client nests the tool's result.
     """
     stack: list[Any] = [r.get("response") for r in responses]
     while stack:
