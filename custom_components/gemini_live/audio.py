@@ -1,4 +1,4 @@
-"""Streaming audio helpers (numpy and libFLAC, no Home Assistant imports).
+"""Streaming audio helpers (numpy, no Home Assistant imports).
 
 - `Resampler`: streaming rational polyphase resampler for 16-bit mono PCM with
   a Kaiser-windowed sinc anti-aliasing low-pass. Chunks of any size (odd byte
@@ -7,8 +7,7 @@
 - `wav_header()`: header of an open-ended (streaming) WAV, PCM16 or IEEE float.
 - `StreamEncoder`s: PCM16 mono chunks in, one stream out, resampled (and
   copied to every channel): `WavStreamEncoder` (open-ended WAV) and
-  `FlacStreamEncoder` (FLAC in small blocks, by the reference libFLAC through
-  plibflac).
+  `FlacStreamEncoder` (FLAC in small blocks, see `flac.py`).
 
 Why float32 WAV: Home Assistant converts TTS audio with ffmpeg whenever a
 satellite sets preferred_* options. ffmpeg's WAV reader probes about 64 KiB
@@ -18,11 +17,9 @@ byte by more than a second for live audio; on IEEE float input it does not.
 
 from __future__ import annotations
 
-from collections.abc import Buffer
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-import io
 from math import ceil, gcd, pi
 import struct
 from typing import Final, Protocol
@@ -30,7 +27,8 @@ from typing import Final, Protocol
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 import numpy.typing as npt
-import plibflac
+
+from .flac import FlacWriter
 
 type FloatArray = npt.NDArray[np.float32]
 
@@ -47,8 +45,6 @@ _BLOCK: Final = 1024
 FLAC_BLOCK_SIZE: Final = 1024
 """Samples per FLAC frame (21 ms at 48 kHz): a frame goes out as soon as the
 audio after it begins, so the stream lags its input by about one block."""
-FLAC_COMPRESSION_LEVEL: Final = 0
-"""libFLAC's fastest level: speech is short and the link is local."""
 
 _UNKNOWN_SIZE: Final = 0xFFFFFFFF
 _WAVE_FORMAT_PCM: Final = 1
@@ -320,38 +316,12 @@ class WavStreamEncoder:
         return float32_to_pcm16(samples)
 
 
-class _Collector(io.RawIOBase):
-    """An unseekable, write-only file that hands back what was written to it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._parts: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def write(self, data: Buffer, /) -> int:
-        part = bytes(data)
-        self._parts.append(part)
-        return len(part)
-
-    def take(self) -> bytes:
-        """Return what was written since the last call."""
-        written = b"".join(self._parts)
-        self._parts.clear()
-        return written
-
-
 class FlacStreamEncoder:
     """PCM16 mono chunks at `in_rate` -> one 16-bit FLAC stream at `out_rate`.
 
-    Frames of `FLAC_BLOCK_SIZE` samples, each returned as soon as libFLAC
-    wrote it. The stream is never rewritten: its STREAMINFO leaves the length
-    and checksum unknown, as a live stream's does. Every one of the
-    `channels` carries the same audio.
+    Frames of `FLAC_BLOCK_SIZE` samples (`flac.FlacWriter`), each returned as
+    soon as its block is complete; `flush` returns the shorter last one. Every
+    one of the `channels` carries the same audio.
     """
 
     def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
@@ -359,33 +329,27 @@ class FlacStreamEncoder:
         self.out_rate = out_rate
         self.channels = channels
         self._resampler = Resampler(in_rate, out_rate)
-        self._file = _Collector()
-        self._encoder = plibflac.Encoder(
-            self._file,
-            channels=channels,
-            bits_per_sample=16,
-            sample_rate=out_rate,
-            compression_level=FLAC_COMPRESSION_LEVEL,
-            blocksize=FLAC_BLOCK_SIZE,
-        )
+        self._writer = FlacWriter(out_rate, channels, FLAC_BLOCK_SIZE)
+        self._pending = np.zeros(0, dtype=np.int16)
 
     def header(self) -> bytes:
-        """Return the "fLaC" marker and the metadata blocks."""
-        self._encoder.open()
-        return self._file.take()
+        """Return the "fLaC" marker and the STREAMINFO block."""
+        return self._writer.header()
 
     def encode(self, pcm: bytes) -> bytes:
         """Return the frames completed by a PCM16LE chunk (may be empty)."""
-        self._write(self._resampler.process(pcm))
-        return self._file.take()
+        return self._frames(self._resampler.process(pcm), last=False)
 
     def flush(self) -> bytes:
         """Return the last frames; the stream is then finished."""
-        self._write(self._resampler.flush())
-        self._encoder.close()
-        return self._file.take()
+        return self._frames(self._resampler.flush(), last=True)
 
-    def _write(self, samples: FloatArray) -> None:
-        if len(samples):
-            channel = _to_int16(samples).astype(np.int32)
-            self._encoder.write([channel] * self.channels)
+    def _frames(self, samples: FloatArray, *, last: bool) -> bytes:
+        pending = np.concatenate((self._pending, _to_int16(samples)))
+        whole = len(pending) if last else len(pending) - len(pending) % FLAC_BLOCK_SIZE
+        self._pending = pending[whole:]
+        return b"".join(
+            self._writer.frame(np.repeat(block[:, None], self.channels, axis=1))
+            for start in range(0, whole, FLAC_BLOCK_SIZE)
+            if len(block := pending[start : start + FLAC_BLOCK_SIZE])
+        )
