@@ -34,8 +34,7 @@ from custom_components.gemini_live.const import (
 )
 from tests.entries import agent
 from tests.fake_live import FakeLiveServer, Reply
-from tests.voice.conftest import Voice
-from tests.voice.test_two_agents import async_pipeline
+from tests.voice.conftest import Voice, create_pipeline
 
 TITLE = "Gemini Live (Gemini API)"
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
@@ -174,7 +173,7 @@ async def test_pipeline_of_the_old_entities_still_runs(
     entry = _old_entry(hass, fake_live)
     _, old_entities = _old_registry(hass, entry)
     entity_ids = {key: entity.entity_id for key, entity in old_entities.items()}
-    pipeline_id = await async_pipeline(hass, entity_ids, "en")
+    pipeline_id = await create_pipeline(hass, entity_ids, "en")
 
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

@@ -18,8 +18,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import chat_session
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN, SUBENTRY_AGENT
-from .entity import GeminiLiveEntity
+from .const import DOMAIN
+from .entity import GeminiLiveEntity, add_assistant_entities
 from .runtime import GeminiLiveConfigEntry
 from .voice.chat import async_handle_message
 from .voice.config import async_session_setup
@@ -35,11 +35,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the conversation entity."""
-    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
-        async_add_entities(
-            [GeminiLiveConversationEntity(entry, subentry)],
-            config_subentry_id=subentry.subentry_id,
-        )
+    add_assistant_entities(
+        entry,
+        async_add_entities,
+        lambda subentry: [GeminiLiveConversationEntity(entry, subentry)],
+    )
 
 
 class GeminiLiveConversationEntity(

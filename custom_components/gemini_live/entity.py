@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_MODEL, DOMAIN
+from .const import CONF_MODEL, DOMAIN, SUBENTRY_AGENT
 from .runtime import GeminiLiveConfigEntry
 from .voice import VoiceManager
 
@@ -17,6 +18,16 @@ from .voice import VoiceManager
 def unique_id(subentry: ConfigSubentry, key: str) -> str:
     """Return the unique id of the assistant's entity `key` ("stt", "tts", ...)."""
     return f"{subentry.subentry_id}-{key}"
+
+
+def add_assistant_entities(
+    entry: GeminiLiveConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    create: Callable[[ConfigSubentry], Iterable[Entity]],
+) -> None:
+    """Add the entities `create` makes for each assistant, on its subentry."""
+    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
+        async_add_entities(create(subentry), config_subentry_id=subentry.subentry_id)
 
 
 class GeminiLiveEntity(Entity):

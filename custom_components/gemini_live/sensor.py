@@ -22,8 +22,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import SUBENTRY_AGENT
-from .entity import GeminiLiveEntity
+from .entity import GeminiLiveEntity, add_assistant_entities
 from .runtime import GeminiLiveConfigEntry
 from .voice.activity import ActivityEvent, Tokens, UsageReport
 
@@ -66,11 +65,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the token sensors of each assistant."""
-    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
-        async_add_entities(
-            [GeminiLiveTokenSensor(entry, subentry, d) for d in SENSORS],
-            config_subentry_id=subentry.subentry_id,
-        )
+    add_assistant_entities(
+        entry,
+        async_add_entities,
+        lambda subentry: [GeminiLiveTokenSensor(entry, subentry, d) for d in SENSORS],
+    )
 
 
 class GeminiLiveTokenSensor(GeminiLiveEntity, RestoreSensor):

@@ -28,10 +28,9 @@ from .const import (
     DOMAIN,
     LOGGER,
     RECOMMENDED_ACTIVITY_DETECTION,
-    SUBENTRY_AGENT,
 )
 from .endpointing import ends_early, until_end_of_speech
-from .entity import GeminiLiveEntity
+from .entity import GeminiLiveEntity, add_assistant_entities
 from .live import LiveError
 from .owner import may_continue, run_context
 from .runtime import GeminiLiveConfigEntry
@@ -53,11 +52,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the speech-to-text entity."""
-    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
-        async_add_entities(
-            [GeminiLiveSttEntity(entry, subentry)],
-            config_subentry_id=subentry.subentry_id,
-        )
+    add_assistant_entities(
+        entry,
+        async_add_entities,
+        lambda subentry: [GeminiLiveSttEntity(entry, subentry)],
+    )
 
 
 class GeminiLiveSttEntity(GeminiLiveEntity, stt.SpeechToTextEntity):

@@ -52,8 +52,8 @@ from homeassistant.helpers import chat_session
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .audio import StreamEncoder
-from .const import CONF_VOICE, DOMAIN, RECOMMENDED_VOICE, SUBENTRY_AGENT, VOICES
-from .entity import GeminiLiveEntity
+from .const import CONF_VOICE, DOMAIN, RECOMMENDED_VOICE, VOICES
+from .entity import GeminiLiveEntity, add_assistant_entities
 from .live import LiveError
 from .runtime import GeminiLiveConfigEntry
 from .tts_format import CONVERTED_OPTIONS, output_format
@@ -79,11 +79,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Set up the text-to-speech entity."""
-    for subentry in entry.get_subentries_of_type(SUBENTRY_AGENT):
-        async_add_entities(
-            [GeminiLiveTtsEntity(entry, subentry)],
-            config_subentry_id=subentry.subentry_id,
-        )
+    add_assistant_entities(
+        entry,
+        async_add_entities,
+        lambda subentry: [GeminiLiveTtsEntity(entry, subentry)],
+    )
 
 
 class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):

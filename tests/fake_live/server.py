@@ -29,6 +29,7 @@ from aiohttp import web
 
 from .auth import TokenAuthority
 from .connection import Connection, Session, wait_until
+from .faults import FaultQueue
 from .protocol import (
     DEVELOPER_MODELS,
     VERTEX_LOCATIONS,
@@ -160,7 +161,7 @@ class FakeLiveServer:
         """Exceptions raised inside the server (failing the test at teardown)."""
         self.speech = SpeechService(self)
         """The TTS endpoint: served models, faults, recorded calls."""
-        self._faults: deque[list[Any]] = deque()
+        self._faults: FaultQueue[Fault] = FaultQueue()
         self._handles: dict[str, tuple[Session, int]] = {}
         self._runner: web.AppRunner | None = None
 
@@ -265,7 +266,7 @@ class FakeLiveServer:
         `add_fault(Close.quota())` fails the first connection at the upgrade
         and the second at setup; the third works.
         """
-        self._faults.append([fault, times])
+        self._faults.add(fault, times)
 
     def clear_faults(self) -> None:
         """Drop every pending fault."""
@@ -338,17 +339,6 @@ class FakeLiveServer:
 
     # ------------------------------------------------------------- handlers
 
-    def _take_fault(self) -> Fault | None:
-        if not self._faults:
-            return None
-        entry = self._faults[0]
-        fault, times = entry
-        if times is not None:
-            entry[1] = times - 1
-            if entry[1] <= 0:
-                self._faults.popleft()
-        return fault  # type: ignore[no-any-return]
-
     def _check_auth(
         self, request: web.Request, route: Route
     ) -> tuple[Rejection | None, Any]:
@@ -373,7 +363,7 @@ class FakeLiveServer:
         route = parse_path(request.path)
         if route is None or request.method != "GET":
             return web.Response(status=404, text="Not Found")
-        fault = self._take_fault()
+        fault = self._faults.take()
         if isinstance(fault, Refuse):
             return web.Response(status=fault.status, text=fault.body)
         # timeout: how long a server close waits for the client's close frame.

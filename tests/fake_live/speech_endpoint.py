@@ -36,7 +36,6 @@ keep the integration's Live fallback.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass
 import json
 import secrets
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .connection import wait_until
+from .faults import FaultQueue
 from .protocol import Provider, encode_b64, normalize
 from .scenario import (
     API_KEY_INVALID,
@@ -244,7 +244,7 @@ class SpeechService:
         """Seconds between events."""
         self.calls: list[SpeechCall] = []
         """Every request to a TTS route, in order."""
-        self._faults: deque[list[Any]] = deque()
+        self._faults: FaultQueue[SpeechFault] = FaultQueue()
         self._released = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -270,7 +270,7 @@ class SpeechService:
 
     def add_fault(self, fault: SpeechFault, times: int | None = 1) -> None:
         """Apply `fault` to the next `times` accepted requests (None: all)."""
-        self._faults.append([fault, times])
+        self._faults.add(fault, times)
 
     def release(self) -> None:
         """Let every stalled stream go on (later stalls pass at once)."""
@@ -378,7 +378,7 @@ class SpeechService:
     ) -> web.StreamResponse:
         if (bad := _check_request(call)) is not None:
             return self._refuse(call, 400, "INVALID_ARGUMENT", INVALID_ARGUMENT, bad)
-        fault = self._take_fault()
+        fault = self._faults.take()
         if isinstance(fault, SpeechError) and fault.after_chunks is None:
             call.status = fault.code
             return web.json_response(fault.body(), status=fault.code)
@@ -448,17 +448,6 @@ class SpeechService:
             "modelVersion": call.model,
             "responseId": secrets.token_urlsafe(16),
         }
-
-    def _take_fault(self) -> SpeechFault | None:
-        if not self._faults:
-            return None
-        entry = self._faults[0]
-        fault, times = entry
-        if times is not None:
-            entry[1] = times - 1
-            if entry[1] <= 0:
-                self._faults.popleft()
-        return fault  # type: ignore[no-any-return]
 
 
 def _check_request(call: SpeechCall) -> str | None:

@@ -10,7 +10,7 @@ returns the run's events. Tests override `entry_options` to change options.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,45 @@ async def microphone(
         await asyncio.sleep(0)
 
 
+async def async_setup_voice_components(hass: HomeAssistant) -> None:
+    """Set up what a voice pipeline of this integration needs."""
+    for domain in ("homeassistant", "conversation", "assist_pipeline", "stt", "tts"):
+        assert await async_setup_component(hass, domain, {})
+
+
+def fake_account(server: FakeLiveServer) -> dict[str, Any]:
+    """Return the entry data of a Developer API account on the fake server."""
+    return {
+        CONF_PROVIDER: PROVIDER_GEMINI_API,
+        CONF_API_KEY: server.api_key,
+        CONF_BASE_URL: server.base_url,
+    }
+
+
+async def create_pipeline(
+    hass: HomeAssistant, entities: Mapping[str, str], language: str
+) -> str:
+    """Create a pipeline of these STT, conversation and TTS entities; its id."""
+    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
+    pipeline = await store.async_create_item(
+        {
+            "conversation_engine": entities["conversation"],
+            "conversation_language": language,
+            "language": language,
+            "name": f"Gemini Live {language}",
+            "stt_engine": entities["stt"],
+            "stt_language": language,
+            "tts_engine": entities["tts"],
+            "tts_language": language,
+            "tts_voice": None,
+            "wake_word_entity": None,
+            "wake_word_id": None,
+            "prefer_local_intents": False,
+        }
+    )
+    return str(pipeline.id)
+
+
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
     """Options of the Gemini Live entry (override in a test module or test)."""
@@ -187,15 +226,9 @@ async def voice(
     live_model: str,
 ) -> AsyncIterator[Voice]:
     """Set up a Gemini Live entry on the fake server and a pipeline of it."""
-    for domain in ("homeassistant", "conversation", "assist_pipeline", "stt", "tts"):
-        assert await async_setup_component(hass, domain, {})
+    await async_setup_voice_components(hass)
     entry = account_entry(
-        {
-            CONF_PROVIDER: PROVIDER_GEMINI_API,
-            CONF_API_KEY: fake_live.api_key,
-            CONF_BASE_URL: fake_live.base_url,
-        },
-        agent_data(live_model, entry_options),
+        fake_account(fake_live), agent_data(live_model, entry_options)
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -206,27 +239,12 @@ async def voice(
         e.domain: e.entity_id
         for e in er.async_entries_for_config_entry(registry, entry.entry_id)
     }
-    pipeline = await hass.data[KEY_ASSIST_PIPELINE].pipeline_store.async_create_item(
-        {
-            "conversation_engine": entities[Platform.CONVERSATION],
-            "conversation_language": "en",
-            "language": "en",
-            "name": "Gemini Live",
-            "stt_engine": entities[Platform.STT],
-            "stt_language": "en",
-            "tts_engine": entities[Platform.TTS],
-            "tts_language": "en",
-            "tts_voice": None,
-            "wake_word_entity": None,
-            "wake_word_id": None,
-            "prefer_local_intents": False,
-        }
-    )
+    pipeline_id = await create_pipeline(hass, entities, "en")
     yield Voice(
         hass=hass,
         server=fake_live,
         entry=entry,
-        pipeline_id=pipeline.id,
+        pipeline_id=pipeline_id,
         stt_entity=entities[Platform.STT],
         conversation_entity=entities[Platform.CONVERSATION],
         tts_entity=entities[Platform.TTS],

@@ -8,32 +8,31 @@ run at the same time on real speech.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 from homeassistant.components.assist_pipeline import PipelineStage
-from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from homeassistant.setup import async_setup_component
 import pytest_asyncio
 
 from custom_components.gemini_live.audio import float32_to_pcm16
 from custom_components.gemini_live.const import (
-    CONF_BASE_URL,
     CONF_LANGUAGE,
-    CONF_PROVIDER,
     CONF_VOICE,
-    PROVIDER_GEMINI_API,
     RECOMMENDED_OPTIONS,
     SUBENTRY_AGENT,
 )
 from tests.entries import account_entry, agent_data
 from tests.fake_live import FakeLiveServer, Reply, UserTurn, recognize
 
-from .conftest import Voice
+from .conftest import (
+    Voice,
+    async_setup_voice_components,
+    create_pipeline,
+    fake_account,
+)
 from .test_tts_pipeline import decode_wav, tts_audio
 
 VOICE_DOMAINS = ("conversation", "stt", "tts")
@@ -51,43 +50,14 @@ def assistant_entities(hass: HomeAssistant, subentry: ConfigSubentry) -> dict[st
     }
 
 
-async def async_pipeline(
-    hass: HomeAssistant, entities: Mapping[str, str], language: str
-) -> str:
-    """Create a pipeline of these STT, conversation and TTS entities; its id."""
-    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
-    pipeline = await store.async_create_item(
-        {
-            "conversation_engine": entities["conversation"],
-            "conversation_language": language,
-            "language": language,
-            "name": f"Gemini Live {language}",
-            "stt_engine": entities["stt"],
-            "stt_language": language,
-            "tts_engine": entities["tts"],
-            "tts_language": language,
-            "tts_voice": None,
-            "wake_word_entity": None,
-            "wake_word_id": None,
-            "prefer_local_intents": False,
-        }
-    )
-    return str(pipeline.id)
-
-
 @pytest_asyncio.fixture
 async def assistants(
     hass: HomeAssistant, fake_live: FakeLiveServer, live_model: str
 ) -> AsyncIterator[tuple[Voice, Voice]]:
     """Set up one entry with two assistants, each in its own pipeline."""
-    for domain in ("homeassistant", "conversation", "assist_pipeline", "stt", "tts"):
-        assert await async_setup_component(hass, domain, {})
+    await async_setup_voice_components(hass)
     entry = account_entry(
-        {
-            CONF_PROVIDER: PROVIDER_GEMINI_API,
-            CONF_API_KEY: fake_live.api_key,
-            CONF_BASE_URL: fake_live.base_url,
-        },
+        fake_account(fake_live),
         agent_data(live_model, KITCHEN, title="Kitchen"),
         agent_data(live_model, OFFICE, title="Office"),
     )
@@ -103,7 +73,7 @@ async def assistants(
                 hass=hass,
                 server=fake_live,
                 entry=entry,
-                pipeline_id=await async_pipeline(
+                pipeline_id=await create_pipeline(
                     hass, entities, subentry.data[CONF_LANGUAGE]
                 ),
                 stt_entity=entities["stt"],

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+import contextlib
 from dataclasses import dataclass
 import json
 import logging
@@ -85,18 +86,12 @@ async def open_speech(
     if not request.text.strip():
         raise LiveInvalidArgumentError("There is no text to speak")
     host = urlsplit(url).netloc
-    try:
-        async with asyncio.timeout(open_timeout):
-            response = await _post(http, url, credentials, request)
-    except TimeoutError:
-        raise LiveTimeoutError(
-            f"No answer from {host} within {open_timeout} s"
-        ) from None
-    except (aiohttp.ClientError, OSError) as err:
-        # Not chained: aiohttp's errors keep the request, auth headers included.
-        raise LiveConnectionError(
-            f"Cannot reach {host}: {type(err).__name__}"
-        ) from None
+    async with _network(
+        open_timeout,
+        timed_out=f"No answer from {host} within {open_timeout} s",
+        failed=f"Cannot reach {host}",
+    ):
+        response = await _post(http, url, credentials, request)
     _LOGGER.debug("Speech synthesis started on %s", host)
     return SpeechStream(response, read_timeout=read_timeout)
 
@@ -173,17 +168,12 @@ class SpeechStream:
 
     async def _read(self) -> None:
         """Read what arrived; queue the audio of its complete events."""
-        try:
-            async with asyncio.timeout(self._read_timeout):
-                data = await self._response.content.readany()
-        except TimeoutError:
-            raise LiveTimeoutError(
-                f"No speech data for {self._read_timeout} s"
-            ) from None
-        except (aiohttp.ClientError, OSError) as err:
-            raise LiveConnectionError(
-                f"The speech stream was cut: {type(err).__name__}"
-            ) from None
+        async with _network(
+            self._read_timeout,
+            timed_out=f"No speech data for {self._read_timeout} s",
+            failed="The speech stream was cut",
+        ):
+            data = await self._response.content.readany()
         try:
             for event in self._events.feed(data):
                 self._take(event)
@@ -275,3 +265,20 @@ class EventDecoder:
             if field == "data":
                 self._data.append(value.removeprefix(" "))
         return events
+
+
+@contextlib.asynccontextmanager
+async def _network(
+    seconds: float, *, timed_out: str, failed: str
+) -> AsyncIterator[None]:
+    """Bound a network wait; raise its failures as Live errors.
+
+    Not chained: aiohttp's errors keep the request, auth headers included.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise LiveTimeoutError(timed_out) from None
+    except (aiohttp.ClientError, OSError) as err:
+        raise LiveConnectionError(f"{failed}: {type(err).__name__}") from None
