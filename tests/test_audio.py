@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from custom_components.gemini_live.audio import (
-    FLAC_BLOCK_SIZE,
+    FLAC_BLOCK_MS,
     FlacStreamEncoder,
     FloatArray,
     Resampler,
@@ -26,6 +26,8 @@ from custom_components.gemini_live.audio import (
     pcm16_to_float32,
     wav_header,
 )
+
+from .test_flac import decode_with_libflac
 
 FFMPEG_WAV_IN = ["ffmpeg", "-hide_banner", "-loglevel", "error"]
 FFMPEG_WAV_IN += ["-f", "wav", "-probesize", "32", "-i", "pipe:0"]
@@ -369,23 +371,24 @@ def test_flac_is_the_pcm16_stream_losslessly(
     assert len(samples) == 2 * channels * ceil(len(pcm) // 2 * out_rate / in_rate)
 
 
-def test_flac_frames_go_out_as_the_audio_comes() -> None:
-    """Each 40 ms chunk at 48 kHz gives whole frames at once, one block behind."""
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])
+def test_flac_frames_go_out_as_the_audio_comes(rate: int) -> None:
+    """Each 40 ms chunk gives whole frames, under 20 ms behind the WAV stream."""
     chunk = 2 * 960  # 40 ms of 24 kHz PCM16
     pcm = tone(440, 24000, seconds=1.0)
-    encoder = FlacStreamEncoder(24000, 48000)
-    header = encoder.header()
-    sent = b""
+    encoder = FlacStreamEncoder(24000, rate)
+    wav = WavStreamEncoder(24000, rate, SampleFormat.PCM16)
+    header, sent, ready = encoder.header(), b"", 0
     for index, piece in enumerate(
         pcm[i : i + chunk] for i in range(0, len(pcm), chunk)
     ):
         out = encoder.encode(piece)
         assert out, f"chunk {index} gave no frame"
         sent += out
+        ready += len(wav.encode(piece)) // 2
         decoded = len(ffmpeg_decode_flac(header + sent, 1)) // 2
-        assert decoded % FLAC_BLOCK_SIZE == 0  # whole frames only
-        assert 1920 * (index + 1) - decoded <= 2 * FLAC_BLOCK_SIZE
-    assert len(ffmpeg_decode_flac(header + sent + encoder.flush(), 1)) == 2 * 48000
+        assert 0 <= ready - decoded < rate * FLAC_BLOCK_MS // 1000
+    assert len(ffmpeg_decode_flac(header + sent + encoder.flush(), 1)) == 2 * rate
 
 
 def test_flac_chunking_does_not_change_the_stream() -> None:
@@ -405,7 +408,8 @@ def test_flac_header_is_a_live_streams(rate: int, channels: int) -> None:
     kind, length = header[4] & 0x7F, int.from_bytes(header[5:8])
     assert (kind, length) == (0, 34)
     info = header[8:42]
-    assert struct.unpack(">HH", info[:4]) == (FLAC_BLOCK_SIZE, FLAC_BLOCK_SIZE)
+    block = rate * FLAC_BLOCK_MS // 1000  # every frame's, as FLAC's rules want
+    assert struct.unpack(">HH", info[:4]) == (block, block)
     packed = int.from_bytes(info[10:18])
     assert packed >> 44 == rate
     assert (packed >> 41) & 0x7 == channels - 1
@@ -421,6 +425,43 @@ def test_flac_header_is_a_live_streams(rate: int, channels: int) -> None:
         )
         offset += 4 + size
     assert offset == len(header)
+
+
+@pytest.mark.parametrize(
+    ("sample_format", "bits"), [(SampleFormat.PCM24, 24), (SampleFormat.PCM32, 32)]
+)
+def test_wider_samples_in_wav_and_flac(sample_format: SampleFormat, bits: int) -> None:
+    """24- and 32-bit WAV and FLAC hold the audio rounded to that width.
+
+    Ffmpeg decodes the WAV, libFLAC the FLAC, to the same finer-than-16-bit
+    samples.
+    """
+    pcm = noise_pcm(6000) + tone(440, 24000, seconds=0.3)
+    floats = WavStreamEncoder(24000, 48000, SampleFormat.FLOAT64)
+    exact = np.frombuffer(floats.encode(pcm) + floats.flush(), "<f8")
+    top = 1 << (bits - 1)
+    expected = np.clip(np.rint(exact * top), -top, top - 1).astype(np.int64)
+
+    wav = WavStreamEncoder(24000, 48000, sample_format)
+    wav_stream = wav.header() + wav.encode(pcm) + wav.flush()
+    encoder = FlacStreamEncoder(24000, 48000, sample_format=sample_format)
+    flac_stream_ = encoder.header() + encoder.encode(pcm) + encoder.flush()
+    decoded = subprocess.run(  # noqa: S603
+        [*FFMPEG_WAV_IN, "-f", "s32le", "pipe:1"],
+        input=wav_stream,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert np.array_equal(np.frombuffer(decoded, "<i4") >> (32 - bits), expected)
+    flac = decode_with_libflac(flac_stream_, 1, bits // 8)
+    assert np.array_equal(flac[:, 0], expected)
+    assert struct.unpack("<HHH", wav_stream[20:22] + wav_stream[32:36]) == (
+        1,  # PCM
+        bits // 8,
+        bits,
+    )
+    assert np.count_nonzero(expected % (1 << (bits - 16)))  # finer than 16 bits
 
 
 def test_wav_channels_carry_the_same_audio() -> None:

@@ -26,6 +26,7 @@ from custom_components.gemini_live.audio import (
 from custom_components.gemini_live.const import RECOMMENDED_VOICE, VOICES
 from custom_components.gemini_live.live import LiveError, LiveServiceUnavailableError
 from custom_components.gemini_live.tts import GeminiLiveTtsEntity
+from custom_components.gemini_live.tts_format import OutputFormat
 from tests.fake_live import Close, Reply, speech
 from tests.voice import conftest as harness
 from tests.voice.conftest import Voice
@@ -276,6 +277,35 @@ async def test_speak_failure_is_translated(voice: Voice) -> None:
     assert "quota" in str(err.value.translation_placeholders)
 
 
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"preferred_format": "wav", "preferred_sample_bytes": 1}, "1-byte"),
+        ({"preferred_format": "flac", "preferred_sample_channels": 9}, "9 channels"),
+        ({"preferred_format": "flac", "preferred_sample_rate": 1 << 20}, "Hz"),
+        ({"preferred_format": "wav", "preferred_sample_rate": -16000}, "Hz"),
+    ],
+)
+async def test_a_format_that_cannot_be_emitted_is_a_clear_error(
+    voice: Voice,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, object],
+    error: str,
+) -> None:
+    """Passthrough, a format out of bounds: a translated error, no turn taken."""
+    monkeypatch.setattr(tts_format, "PASSES_THROUGH", True)
+    calls = claim(voice, monkeypatch, FakeTurn([bytes(960)]))
+
+    with pytest.raises(HomeAssistantError) as err:
+        await entity_of(voice).async_stream_tts_audio(
+            TTSAudioRequest("en", options, text("Hi"))
+        )
+
+    assert err.value.translation_key == "unsupported_audio_format"
+    assert error in str(err.value.translation_placeholders)
+    assert calls == []
+
+
 async def test_turn_failure_is_translated(
     voice: Voice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -403,7 +433,7 @@ async def test_entity_attributes(voice: Voice) -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "extension", "rate"),
+    ("options", "expected"),
     [
         (
             {
@@ -412,13 +442,15 @@ async def test_entity_attributes(voice: Voice) -> None:
                 "preferred_sample_channels": 1,
                 "preferred_sample_bytes": 2,
             },
-            "wav",
-            16000,
+            OutputFormat("wav", 16000),
         ),
         (
             {"preferred_format": "wav", "preferred_sample_rate": 22050},
-            "wav",
-            22050,
+            OutputFormat("wav", 22050),
+        ),
+        (
+            {"preferred_format": "wav", "preferred_sample_bytes": 4},
+            OutputFormat("wav", 24000, 1, SampleFormat.PCM32),
         ),
         (
             {
@@ -427,8 +459,11 @@ async def test_entity_attributes(voice: Voice) -> None:
                 "preferred_sample_channels": 1,
                 "preferred_sample_bytes": 2,
             },
-            "flac",
-            48000,
+            OutputFormat("flac", 48000),
+        ),
+        (
+            {"preferred_format": "flac", "preferred_sample_bytes": 3},
+            OutputFormat("flac", 24000, 1, SampleFormat.PCM24),
         ),
     ],
 )
@@ -436,12 +471,11 @@ async def test_passthrough_stream_is_the_requested_format(
     voice: Voice,
     monkeypatch: pytest.MonkeyPatch,
     options: dict[str, object],
-    extension: str,
-    rate: int,
+    expected: OutputFormat,
 ) -> None:
     """With 2026.11's rule the entity emits exactly the satellite's format.
 
-    PCM16 WAV or 16-bit FLAC at the preferred rate, declared as such, so that
+    PCM WAV or FLAC at the preferred rate and width, declared as such, so that
     Home Assistant serves it with no ffmpeg (tests/ha_versions shows it does).
     """
     monkeypatch.setattr(tts_format, "PASSES_THROUGH", True)
@@ -453,11 +487,12 @@ async def test_passthrough_stream_is_the_requested_format(
     )
     data = b"".join([chunk async for chunk in response.data_gen])
 
-    assert response.extension == extension
-    if extension == "flac":
-        encoder: StreamEncoder = FlacStreamEncoder(RATE, rate)
+    assert response.extension == expected.extension
+    rate, sample_format = expected.rate, expected.sample_format
+    if expected.extension == "flac":
+        encoder: StreamEncoder = FlacStreamEncoder(RATE, rate, 1, sample_format)
         assert data[:4] == b"fLaC"
     else:
-        encoder = WavStreamEncoder(RATE, rate, SampleFormat.PCM16)
-        assert data[:44] == wav_header(rate, SampleFormat.PCM16)
+        encoder = WavStreamEncoder(RATE, rate, sample_format)
+        assert data[:44] == wav_header(rate, sample_format)
     assert data == encoder.header() + encoder.encode(pcm) + encoder.flush()

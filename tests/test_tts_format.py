@@ -50,7 +50,12 @@ F64 = SampleFormat.FLOAT64
         (
             {"preferred_format": "wav", "preferred_sample_bytes": 4},
             OutputFormat("wav", 24000, 1, F64),
-            OutputFormat("wav", 24000),
+            OutputFormat("wav", 24000, 1, SampleFormat.PCM32),
+        ),
+        (
+            {"preferred_format": "flac", "preferred_sample_bytes": "3"},
+            OutputFormat("wav", 24000, 1, F64),
+            OutputFormat("flac", 24000, 1, SampleFormat.PCM24),
         ),
         ({}, OutputFormat("wav", 24000, 1, F64), OutputFormat("wav", 24000, 1, F64)),
     ],
@@ -61,6 +66,37 @@ def test_format_per_request(
     """2026.10: float64 WAV for ffmpeg; 2026.11: exactly the satellite's format."""
     assert output_format(options, passthrough=False) == on_2026_10
     assert output_format(options, passthrough=True) == on_2026_11
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"preferred_sample_bytes": 1}, "1-byte samples"),
+        ({"preferred_sample_bytes": 5}, "5-byte samples"),
+        ({"preferred_sample_bytes": "8"}, "8-byte samples"),
+        ({"preferred_sample_channels": 9}, "9 channels"),
+        ({"preferred_sample_channels": -1}, "-1 channels"),
+    ],
+)
+def test_what_pcm_cannot_carry_is_refused(options: dict[str, Any], error: str) -> None:
+    """Passthrough: a width or channel count out of bounds is an error."""
+    for container in ("wav", "flac"):
+        with pytest.raises(ValueError, match=error):
+            output_format({"preferred_format": container, **options}, passthrough=True)
+    assert output_format(
+        {"preferred_format": "wav", **options}, passthrough=False
+    ) == OutputFormat("wav", 24000, 1, F64)
+
+
+@pytest.mark.parametrize("rate", [-16000, 400000, 2**31])
+def test_a_rate_out_of_bounds_is_refused(rate: int) -> None:
+    """No version resamples to a rate out of bounds (its memory grows with it)."""
+    for passthrough in (False, True):
+        with pytest.raises(ValueError, match=f"{rate} Hz"):
+            output_format(
+                {"preferred_format": "flac", "preferred_sample_rate": rate},
+                passthrough=passthrough,
+            )
 
 
 def test_this_home_assistant_converts() -> None:

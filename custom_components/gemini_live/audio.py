@@ -3,8 +3,8 @@
 - `Resampler`: streaming rational polyphase resampler for 16-bit mono PCM with
   a Kaiser-windowed sinc anti-aliasing low-pass. Chunks of any size (odd byte
   counts too) give exactly the samples one call on the whole signal gives.
-- PCM16 <-> float32 conversion and little-endian float32 packing.
-- `wav_header()`: header of an open-ended (streaming) WAV, PCM16 or IEEE float.
+- PCM16 <-> float32 conversion; packing as 16-, 24-, 32-bit PCM or float.
+- `wav_header()`: header of an open-ended (streaming) WAV, PCM or IEEE float.
 - `StreamEncoder`s: PCM16 mono chunks in, one stream out, resampled (and
   copied to every channel): `WavStreamEncoder` (open-ended WAV) and
   `FlacStreamEncoder` (FLAC in small blocks, see `flac.py`).
@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 import numpy.typing as npt
 
-from .flac import FlacWriter
+from .flac import FlacWriter, integer_bytes
 
 type FloatArray = npt.NDArray[np.float32]
 
@@ -42,9 +42,9 @@ starts at that Nyquist frequency, so nothing above it aliases back."""
 _BLOCK: Final = 1024
 """Output samples computed per vectorised step (bounds temporary memory)."""
 
-FLAC_BLOCK_SIZE: Final = 1024
-"""Samples per FLAC frame (21 ms at 48 kHz): a frame goes out as soon as the
-audio after it begins, so the stream lags its input by about one block."""
+FLAC_BLOCK_MS: Final = 20
+"""Duration of a FLAC frame: a frame goes out as soon as its block is
+complete, so the stream lags the audio by less than this, at any rate."""
 
 _UNKNOWN_SIZE: Final = 0xFFFFFFFF
 _WAVE_FORMAT_PCM: Final = 1
@@ -52,11 +52,40 @@ _WAVE_FORMAT_IEEE_FLOAT: Final = 3
 
 
 class SampleFormat(StrEnum):
-    """Sample format of a WAV stream."""
+    """Sample format of a stream."""
 
     PCM16 = "s16"
+    PCM24 = "s24"
+    PCM32 = "s32"
     FLOAT32 = "f32"
     FLOAT64 = "f64"
+
+    @property
+    def width(self) -> int:
+        """Bytes per sample."""
+        return _WIDTHS[self]
+
+    @property
+    def is_float(self) -> bool:
+        """Whether the samples are IEEE floats rather than integers."""
+        return self in (SampleFormat.FLOAT32, SampleFormat.FLOAT64)
+
+    @classmethod
+    def pcm(cls, width: int) -> SampleFormat:
+        """Return the integer PCM format of `width` bytes per sample."""
+        for sample_format, bytes_per_sample in _WIDTHS.items():
+            if bytes_per_sample == width and not sample_format.is_float:
+                return sample_format
+        raise ValueError(f"No PCM format of {width}-byte samples here (2-4)")
+
+
+_WIDTHS: Final = {
+    SampleFormat.PCM16: 2,
+    SampleFormat.PCM24: 3,
+    SampleFormat.PCM32: 4,
+    SampleFormat.FLOAT32: 4,
+    SampleFormat.FLOAT64: 8,
+}
 
 
 def pcm16_to_float32(pcm: bytes) -> FloatArray:
@@ -68,14 +97,15 @@ def pcm16_to_float32(pcm: bytes) -> FloatArray:
 
 def float32_to_pcm16(samples: FloatArray) -> bytes:
     """Encode float32 samples as PCM16LE, rounding and clipping to full scale."""
-    return _to_int16(samples).astype("<i2", copy=False).tobytes()
+    return integer_bytes(to_integers(samples, 16), 2, big_endian=False)
 
 
-def _to_int16(samples: FloatArray) -> npt.NDArray[np.int16]:
-    """Round and clip float32 samples in [-1, 1) to 16-bit integers."""
-    scaled: FloatArray = np.rint(samples * np.float32(32768))
-    np.clip(scaled, -32768, 32767, out=scaled)
-    return scaled.astype(np.int16)
+def to_integers(samples: FloatArray, bits: int) -> npt.NDArray[np.int32]:
+    """Round and clip float samples in [-1, 1) to `bits`-bit integers (<= 32)."""
+    top = 1 << (bits - 1)
+    scaled = np.rint(samples.astype(np.float64) * top)
+    np.clip(scaled, -top, top - 1, out=scaled)
+    return scaled.astype(np.int32)
 
 
 def float32_to_bytes(samples: FloatArray) -> bytes:
@@ -97,11 +127,11 @@ def wav_header(
     while the stream is still being written. Float uses the 18-byte fmt
     chunk (cbSize 0) that non-PCM formats call for.
     """
-    if sample_format is not SampleFormat.PCM16:
-        width = 4 if sample_format is SampleFormat.FLOAT32 else 8
+    width = sample_format.width
+    if sample_format.is_float:
         tag, extension = _WAVE_FORMAT_IEEE_FLOAT, struct.pack("<H", 0)
     else:
-        tag, width, extension = _WAVE_FORMAT_PCM, 2, b""
+        tag, extension = _WAVE_FORMAT_PCM, b""
     block_align = channels * width
     fmt = struct.pack(
         "<HHIIHH",
@@ -313,24 +343,36 @@ class WavStreamEncoder:
             return float32_to_bytes(samples)
         if self.sample_format is SampleFormat.FLOAT64:
             return float32_to_float64_bytes(samples)
-        return float32_to_pcm16(samples)
+        width = self.sample_format.width
+        return integer_bytes(to_integers(samples, 8 * width), width, big_endian=False)
 
 
 class FlacStreamEncoder:
-    """PCM16 mono chunks at `in_rate` -> one 16-bit FLAC stream at `out_rate`.
+    """PCM16 mono chunks at `in_rate` -> one FLAC stream at `out_rate`.
 
-    Frames of `FLAC_BLOCK_SIZE` samples (`flac.FlacWriter`), each returned as
-    soon as its block is complete; `flush` returns the shorter last one. Every
-    one of the `channels` carries the same audio.
+    Frames of `FLAC_BLOCK_MS` (`flac.FlacWriter`) of integer samples of
+    `sample_format`, each returned as soon as its block is complete; `flush`
+    returns the shorter last one. Every one of the `channels` carries the
+    same audio.
     """
 
-    def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
+    def __init__(
+        self,
+        in_rate: int,
+        out_rate: int,
+        channels: int = 1,
+        sample_format: SampleFormat = SampleFormat.PCM16,
+    ) -> None:
         """Prepare the encoder."""
+        if sample_format.is_float:
+            raise ValueError("FLAC holds integer samples")
         self.out_rate = out_rate
         self.channels = channels
+        self._bits = 8 * sample_format.width
+        self._block = max(16, out_rate * FLAC_BLOCK_MS // 1000)
         self._resampler = Resampler(in_rate, out_rate)
-        self._writer = FlacWriter(out_rate, channels, FLAC_BLOCK_SIZE)
-        self._pending = np.zeros(0, dtype=np.int16)
+        self._writer = FlacWriter(out_rate, channels, self._block, self._bits)
+        self._pending = np.zeros(0, dtype=np.int32)
 
     def header(self) -> bytes:
         """Return the "fLaC" marker and the STREAMINFO block."""
@@ -345,11 +387,12 @@ class FlacStreamEncoder:
         return self._frames(self._resampler.flush(), last=True)
 
     def _frames(self, samples: FloatArray, *, last: bool) -> bytes:
-        pending = np.concatenate((self._pending, _to_int16(samples)))
-        whole = len(pending) if last else len(pending) - len(pending) % FLAC_BLOCK_SIZE
+        pending = np.concatenate((self._pending, to_integers(samples, self._bits)))
+        size = self._block
+        whole = len(pending) if last else len(pending) - len(pending) % size
         self._pending = pending[whole:]
         return b"".join(
             self._writer.frame(np.repeat(block[:, None], self.channels, axis=1))
-            for start in range(0, whole, FLAC_BLOCK_SIZE)
-            if len(block := pending[start : start + FLAC_BLOCK_SIZE])
+            for start in range(0, whole, size)
+            if len(block := pending[start : start + size])
         )

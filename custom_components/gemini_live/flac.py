@@ -1,4 +1,4 @@
-"""A streaming FLAC writer for 16-bit PCM (RFC 9639), with no dependency.
+"""A streaming FLAC writer for 16-, 24- and 32-bit PCM (RFC 9639), no dependency.
 
 Frames are fixed-size and their subframes VERBATIM (the samples as they
 are): no compression, which costs nothing on a satellite's local link and
@@ -15,13 +15,23 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-BITS_PER_SAMPLE: Final = 16
 _SYNC_FIXED: Final = b"\xff\xf8"
 """Frame sync code with the fixed-blocksize strategy."""
 _SUBFRAME_VERBATIM: Final = b"\x02"
 """Subframe header: VERBATIM, no wasted bits."""
-_SAMPLE_SIZE_16: Final = 0b100 << 1
-"""Frame header: 16 bits per sample (then the reserved zero bit)."""
+_SAMPLE_SIZE_CODES: Final = {16: 0b100, 24: 0b110, 32: 0b111}
+"""Frame header's code of the bits per sample."""
+
+
+def integer_bytes(
+    samples: npt.NDArray[np.integer], width: int, *, big_endian: bool
+) -> bytes:
+    """Pack integer samples into `width` bytes each (2-4), in either order."""
+    if width == 2:
+        return samples.astype(">i2" if big_endian else "<i2").tobytes()
+    words = samples.astype(">i4" if big_endian else "<i4").view(np.uint8)
+    words = words.reshape(-1, 4)
+    return (words[:, 4 - width :] if big_endian else words[:, :width]).tobytes()
 
 
 def _crc_table(poly: int, width: int) -> tuple[int, ...]:
@@ -68,17 +78,25 @@ def _coded_number(number: int) -> bytes:
 
 
 class FlacWriter:
-    """16-bit PCM in, FLAC out: a header, then one frame per block."""
+    """Integer PCM in, FLAC out: a header, then one frame per block."""
 
-    def __init__(self, rate: int, channels: int, block_size: int) -> None:
-        """Write `channels` channels at `rate` Hz in blocks of `block_size`."""
+    def __init__(
+        self, rate: int, channels: int, block_size: int, bits: int = 16
+    ) -> None:
+        """Write `channels` channels of `bits`-bit samples at `rate` Hz.
+
+        Every frame but the last holds `block_size` samples per channel.
+        """
         if not 16 <= block_size <= 65535 or not 1 <= channels <= 8:
             raise ValueError("FLAC takes 16-65535 samples per block, 1-8 channels")
         if not 1 <= rate < 1 << 20:
             raise ValueError("FLAC takes sample rates below 1,048,576 Hz")
+        if bits not in _SAMPLE_SIZE_CODES:
+            raise ValueError("This writer takes 16, 24 or 32 bits per sample")
         self.rate = rate
         self.channels = channels
         self.block_size = block_size
+        self.bits = bits
         self._frames = 0
 
     def header(self) -> bytes:
@@ -86,13 +104,13 @@ class FlacWriter:
         info = struct.pack(">HH", self.block_size, self.block_size)
         info += bytes(6)  # minimum and maximum frame size: unknown
         packed = (
-            self.rate << 44 | (self.channels - 1) << 41 | (BITS_PER_SAMPLE - 1) << 36
+            self.rate << 44 | (self.channels - 1) << 41 | (self.bits - 1) << 36
             # total samples (36 bits): unknown
         )
         info += packed.to_bytes(8, "big") + bytes(16)  # MD5: not computed
         return b"fLaC" + bytes((0x80,)) + len(info).to_bytes(3, "big") + info
 
-    def frame(self, samples: npt.NDArray[np.int16]) -> bytes:
+    def frame(self, samples: npt.NDArray[np.integer]) -> bytes:
         """Return the frame of one block: `samples` shaped (count, channels).
 
         Every frame but the last holds `block_size` samples per channel.
@@ -103,13 +121,15 @@ class FlacWriter:
         header = bytearray(_SYNC_FIXED)
         # Block size: 16-bit (count - 1) after the number; rate from STREAMINFO.
         header.append(0b0111 << 4)
-        header.append((self.channels - 1) << 4 | _SAMPLE_SIZE_16)
+        # Channels independent; the sample size, then the reserved zero bit.
+        header.append((self.channels - 1) << 4 | _SAMPLE_SIZE_CODES[self.bits] << 1)
         header += _coded_number(self._frames)
         header += (count - 1).to_bytes(2, "big")
         header.append(crc8(bytes(header)))
         self._frames += 1
         body = b"".join(
-            _SUBFRAME_VERBATIM + samples[:, channel].astype(">i2").tobytes()
+            _SUBFRAME_VERBATIM
+            + integer_bytes(samples[:, channel], self.bits // 8, big_endian=True)
             for channel in range(self.channels)
         )
         frame = bytes(header) + body

@@ -63,6 +63,8 @@ from .voice.turn import AUDIO_RATE
 
 PARALLEL_UPDATES = 0
 
+ENCODE_PIECE: Final = 2 * AUDIO_RATE * 20 // 1000
+"""Bytes of reply audio encoded at a time (20 ms, a FLAC frame's worth)."""
 KEEPALIVE_AFTER: Final = 1.0
 """Seconds without reply audio before silence keeps the stream alive."""
 SILENCE_FRAME: Final = 0.1
@@ -127,6 +129,16 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         self, request: TTSAudioRequest
     ) -> tts.TTSAudioResponse:
         """Stream the run's Live turn audio, or have Gemini say the text."""
+        try:
+            stream_format = output_format(request.options)
+            encoder = stream_format.encoder()
+            header = encoder.header()
+        except ValueError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="unsupported_audio_format",
+                translation_placeholders={"reason": str(err)},
+            ) from err
         session = chat_session.current_session.get()
         conversation_id = session.conversation_id if session is not None else None
         messages = aiter(request.message_gen)
@@ -140,29 +152,30 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
             _join(first, messages), "gemini_live tts text", eager_start=False
         )
         return tts.TTSAudioResponse(
-            output_format(request.options).extension,
-            self._async_wav(turn, text, request.options),
+            stream_format.extension,
+            self._async_audio(
+                turn, text, encoder, header, request.options.get(tts.ATTR_VOICE)
+            ),
         )
 
-    async def _async_wav(
+    async def _async_audio(
         self,
         turn: LiveTurn | None,
         text: asyncio.Task[str],
-        options: Mapping[str, Any],
+        encoder: StreamEncoder,
+        header: bytes,
+        voice: str | None,
     ) -> AsyncGenerator[bytes]:
-        """Yield the turn's audio (or that of `text` spoken) as one WAV stream."""
-        encoder = _encoder(options)
+        """Yield the turn's audio (or that of `text` spoken) as one stream."""
         try:
             if turn is None:
                 if not (message := (await text).strip()):
-                    yield encoder.header()
+                    yield header
                     return
-                pcm = await self.voice_manager.announce(
-                    message, voice=options.get(tts.ATTR_VOICE)
-                )
+                pcm = await self.voice_manager.announce(message, voice=voice)
             else:
                 pcm = turn.audio_stream()
-            yield encoder.header()
+            yield header
             async with contextlib.aclosing(_keep_alive(pcm, encoder)) as audio:
                 async for chunk in audio:
                     yield chunk
@@ -180,11 +193,6 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
 async def _join(first: str, rest: AsyncIterator[str]) -> str:
     """Return `first` and the rest of a text stream, joined."""
     return first + "".join([chunk async for chunk in rest])
-
-
-def _encoder(options: Mapping[str, Any]) -> StreamEncoder:
-    """Return the encoder of the stream to emit for these options."""
-    return output_format(options).encoder()
 
 
 async def _keep_alive(
@@ -235,7 +243,10 @@ async def _keep_alive(
             pending = None
             last_audio = last_frame = now
             runs_out = max(runs_out, now) + len(chunk) / (2 * AUDIO_RATE)
-            yield encoder.encode(chunk)
+            # In pieces, so the first goes out before the rest is encoded.
+            for start in range(0, len(chunk), ENCODE_PIECE):
+                if data := encoder.encode(chunk[start : start + ENCODE_PIECE]):
+                    yield data
     finally:
         if pending is not None and not pending.done():
             pending.cancel()

@@ -11,13 +11,12 @@ version:
   and plain 24 kHz PCM16 WAV otherwise.
 * 2026.11 leaves the preferences the entity supports to the entity and
   converts only when the format differs (`PASSES_THROUGH`). The entity then
-  emits exactly what was asked for the formats satellites ask for: PCM16 WAV
-  (ESPHome, Wyoming) or 16-bit FLAC (Voice PE), at the preferred rate and
-  channel count, with no ffmpeg; any other format (mp3 ...) is still
-  converted from float64 WAV at the preferred rate.
-
-A sample width other than 16 bits is served as 16 bits, as Home Assistant's
-own conversion does.
+  emits exactly what was asked for the formats satellites ask for: PCM WAV
+  (ESPHome, Wyoming) or FLAC (Voice PE), at the preferred rate, channel
+  count and sample width (16 bits unless asked; 24 or 32), with no ffmpeg;
+  any other format (mp3 ...) is still converted from float64 WAV at the
+  preferred rate. A width PCM cannot carry raises ValueError, as do a rate
+  or channel count out of bounds.
 """
 
 from __future__ import annotations
@@ -53,6 +52,9 @@ the preferences it supports (2026.11's rule, which came with
 
 WAV: Final = "wav"
 FLAC: Final = "flac"
+MAX_RATE: Final = 384000
+"""Highest sample rate emitted (resampling memory grows with the rate)."""
+MAX_CHANNELS: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +65,14 @@ class OutputFormat:
     rate: int
     channels: int = 1
     sample_format: SampleFormat = SampleFormat.PCM16
-    """Of a WAV stream (FLAC is 16-bit)."""
+    """Float only in WAV."""
 
     def encoder(self) -> StreamEncoder:
         """Return an encoder of 24 kHz reply audio into this format."""
         if self.extension == FLAC:
-            return FlacStreamEncoder(AUDIO_RATE, self.rate, self.channels)
+            return FlacStreamEncoder(
+                AUDIO_RATE, self.rate, self.channels, self.sample_format
+            )
         return WavStreamEncoder(
             AUDIO_RATE, self.rate, self.sample_format, self.channels
         )
@@ -86,9 +90,14 @@ def output_format(
         passthrough = PASSES_THROUGH
     preferred = options.get(ATTR_PREFERRED_FORMAT)
     rate = int(options.get(ATTR_PREFERRED_SAMPLE_RATE) or AUDIO_RATE)
+    if not 1 <= rate <= MAX_RATE:
+        raise ValueError(f"No sample rate of {rate} Hz here (1-{MAX_RATE})")
     if passthrough and preferred in (WAV, FLAC):
         channels = int(options.get(ATTR_PREFERRED_SAMPLE_CHANNELS) or 1)
-        return OutputFormat(preferred, rate, channels)
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ValueError(f"No {channels} channels here (1-{MAX_CHANNELS})")
+        width = int(options.get(ATTR_PREFERRED_SAMPLE_BYTES) or 2)
+        return OutputFormat(preferred, rate, channels, SampleFormat.pcm(width))
     converted = preferred != WAV or any(
         options.get(option) is not None for option in CONVERTED_OPTIONS
     )

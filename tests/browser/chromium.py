@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 import contextlib
+import io
 from pathlib import Path
+import shutil
 import wave
 
+import numpy as np
+from PIL import Image
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.fake_live.speech import silence, speech
 from tests.instance.provision import Owner
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+"""Debian's and Ubuntu's names of the browser (scripts/setup installs it)."""
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -26,6 +32,11 @@ FLAGS = (
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
 )
+SCREENSHOT_CHANGED = 0.005
+"""Share of pixels that must differ before a screenshot file is rewritten.
+
+Below it the difference is a clock or a rendering jitter, and the committed
+file stays as it is (the tree stays clean after a test run)."""
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 20_000
 """Bound of every page action and wait."""
@@ -49,13 +60,45 @@ def write_microphone(path: Path, text: str) -> Path:
     return path
 
 
+def chromium_executable() -> str:
+    """Return the path of the installed Chromium (AssertionError when none is)."""
+    for name in CHROMIUM_NAMES:
+        if path := shutil.which(name):
+            return path
+    raise AssertionError("Chromium is not installed: run scripts/setup")
+
+
+async def save_screenshot(page: Page, path: Path) -> None:
+    """Write a screenshot of `page` to `path`, unless it looks as the file does.
+
+    Transitions still running (a panel opening) are taken at their end.
+    """
+    png = await page.screenshot(animations="disabled")
+    await asyncio.to_thread(_write_if_changed, path, png)
+
+
+def _write_if_changed(path: Path, png: bytes) -> None:
+    if path.exists():
+        with Image.open(path) as old_file, Image.open(io.BytesIO(png)) as new_file:
+            old = np.asarray(old_file.convert("RGB"), dtype=np.int16)
+            new = np.asarray(new_file.convert("RGB"), dtype=np.int16)
+        if old.shape == new.shape:
+            changed = (np.abs(old - new).max(axis=2) > 16).mean()
+            if changed < SCREENSHOT_CHANGED:
+                return
+    path.write_bytes(png)
+
+
 @contextlib.asynccontextmanager
 async def chromium(microphone: Path) -> AsyncIterator[Browser]:
     """Launch headless Chromium whose microphone plays `microphone` once."""
     flags = [*FLAGS, f"--use-file-for-fake-audio-capture={microphone}%noloop"]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=flags, headless=True, timeout=TIMEOUT_MS
+            executable_path=chromium_executable(),
+            args=flags,
+            headless=True,
+            timeout=TIMEOUT_MS,
         )
         try:
             yield browser

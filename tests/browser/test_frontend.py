@@ -30,7 +30,7 @@ from tests.instance import (
     sign_in,
 )
 
-from .chromium import MIC_RATE, chromium, log_in, write_microphone
+from .chromium import MIC_RATE, chromium, log_in, save_screenshot, write_microphone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -99,11 +99,13 @@ async def screenshot_config_flow(page: Page, url: str) -> None:
     await page.get_by_role("button", name="OK").click()  # "Set up Gemini Live?"
     flow = page.locator("dialog-data-entry-flow")
     await expect(flow.get_by_text("Choose a service")).to_be_visible()
-    await page.screenshot(path=SCREENSHOTS / "config-flow-service.png")
+    await save_screenshot(page, SCREENSHOTS / "config-flow-service.png")
     await flow.get_by_role("button", name="Submit").click()
-    await flow.get_by_text("Advanced settings").click()
-    await expect(flow.get_by_text("Service endpoint")).to_be_visible()
-    await page.screenshot(path=SCREENSHOTS / "config-flow-gemini-api.png")
+    # The panel's content is "visible" to Playwright even while it is closed.
+    advanced = flow.locator("ha-expansion-panel", has_text="Advanced settings")
+    await advanced.get_by_text("Advanced settings").click()
+    await expect(advanced).to_have_attribute("expanded", "")
+    await save_screenshot(page, SCREENSHOTS / "config-flow-gemini-api.png")
     await flow.get_by_role("button", name="Close").click()
 
     await page.goto(f"{url}/config/integrations/integration/gemini_live")
@@ -111,7 +113,7 @@ async def screenshot_config_flow(page: Page, url: str) -> None:
     await flow.get_by_role("button", name="Submit").click()  # keeps the model
     await expect(flow.get_by_text("End of speech detection")).to_be_visible()
     await page.set_viewport_size(OPTIONS_VIEWPORT)  # the whole form, unscrolled
-    await page.screenshot(path=SCREENSHOTS / "assistant-options.png")
+    await save_screenshot(page, SCREENSHOTS / "assistant-options.png")
     await flow.get_by_role("button", name="Close").click()
 
 
@@ -166,7 +168,7 @@ async def test_assist_dialog_in_chromium(
                 )
             }
             assert answer in said
-            await page.screenshot(path=SCREENSHOTS / "assist-dialog.png")
+            await save_screenshot(page, SCREENSHOTS / "assist-dialog.png")
             await screenshot_config_flow(page, ha.url)
 
     errors = [

@@ -22,18 +22,22 @@ import sys
 from tests.fake_live.__main__ import demo_server
 
 from .client import ApiError, HomeAssistantClient
-from .process import REPOSITORY, InstanceError, home_assistant
+from .process import REPOSITORY, InstanceError, check_port_free, home_assistant
 from .provision import (
     Account,
     GeminiApiAccount,
     Owner,
     account_from_env,
+    fingerprint,
+    gemini_live_entries,
     provision,
     sign_in,
+    wait_running,
 )
 
 FAKE_STATE = ".develop-fake.json"
 LOGIN = ".develop-login.json"
+ENTRY_STATE = ".develop-entry.json"
 
 
 def _say(text: str) -> None:
@@ -44,12 +48,31 @@ def _say(text: str) -> None:
 @contextlib.asynccontextmanager
 async def _fake_account(config_dir: Path, port: int) -> AsyncIterator[Account]:
     """Run the demo fake server (same key on every start); its account."""
+    check_port_free(port, "the fake Gemini Live server (--fake-port)")
     path = config_dir / FAKE_STATE
     key = json.loads(path.read_text())["key"] if path.exists() else None
     async with demo_server(port, key) as server:
         path.write_text(json.dumps({"key": server.api_key}))
         _say(f"develop: fake Gemini Live server (demo model) on {server.base_url}")
         yield GeminiApiAccount(api_key=server.api_key, base_url=server.base_url)
+
+
+def _entry_of_other_account(config_dir: Path, account: Account) -> str | None:
+    """Return the entry the last start made, when it was for another account."""
+    path = config_dir / ENTRY_STATE
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if state["account"] == fingerprint(account):
+        return None
+    _say("develop: the account changed since the last start: replacing its entry")
+    return str(state["entry_id"])
+
+
+def _remember_entry(config_dir: Path, entry_id: str, account: Account) -> None:
+    """Record which entry serves which account, for the next start."""
+    state = {"entry_id": entry_id, "account": fingerprint(account)}
+    (config_dir / ENTRY_STATE).write_text(json.dumps(state))
 
 
 async def run(config_dir: Path, port: int, fake_port: int) -> int:
@@ -86,14 +109,25 @@ async def _develop(config_dir: Path, port: int, fake_port: int) -> int:
                 config_dir,
                 port=port,
                 skip_pip=False,
-                log_level="info",
+                log_level="warning",
                 inherit_output=True,
             )
         )
         client = await stack.enter_async_context(
             HomeAssistantClient(ha.url, await sign_in(ha.url, owner))
         )
-        assistant = await provision(client, account)
+        await wait_running(client)
+        before = {entry["entry_id"] for entry in await gemini_live_entries(client)}
+        assistant = await provision(
+            client, account, replace=_entry_of_other_account(config_dir, account)
+        )
+        if assistant is not None and assistant.entry_id not in before:
+            _remember_entry(config_dir, assistant.entry_id, account)
+        elif assistant is not None and not (config_dir / ENTRY_STATE).exists():
+            _say(
+                "develop: keeping the Gemini Live entry this folder already had"
+                " (delete it in Settings to be configured for this account)"
+            )
         await client.close()
         agent = assistant.conversation_entity if assistant else "none"
         _say(

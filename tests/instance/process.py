@@ -27,6 +27,9 @@ START_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 """Seconds between SIGTERM and SIGKILL."""
 LOG_TAIL_LINES = 60
+HTTP_FAILED = ("Failed to create HTTP server", "could not be applied, reverting")
+"""What Home Assistant logs when it cannot listen on the configured port (it
+then runs on without HTTP, or on the port it listened on before)."""
 PR_SET_PDEATHSIG = 1
 
 CONFIGURATION = """\
@@ -59,6 +62,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def check_port_free(port: int, what: str) -> None:
+    """Raise InstanceError when something already listens on 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As Home Assistant binds: a port left in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise InstanceError(
+                f"port {port} for {what} is taken ({err.strerror}): stop what"
+                " listens there, or choose another port"
+            ) from None
 
 
 HTTP = """\
@@ -117,6 +134,8 @@ class Instance:
     process: asyncio.subprocess.Process
     output: Path | None
     """The file holding the process's stdout and stderr (None: inherited)."""
+    log_origin: tuple[int, int] | None = None
+    """Inode and size of home-assistant.log before this start (None: none)."""
 
     @property
     def url(self) -> str:
@@ -133,9 +152,18 @@ class Instance:
         return "\n".join(text.splitlines()[-lines:])
 
     def log_text(self) -> str:
-        """Return all Home Assistant logged to its own log file."""
+        """Return what this start logged to Home Assistant's own log file."""
         path = self.config_dir / "home-assistant.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        try:
+            with path.open("rb") as log:
+                if (
+                    self.log_origin
+                    and self.log_origin[0] == os.fstat(log.fileno()).st_ino
+                ):
+                    log.seek(self.log_origin[1])  # not rotated yet: skip the old
+                return log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def fail(self, message: str) -> InstanceError:
         """Return an InstanceError whose message ends with the log's tail."""
@@ -157,6 +185,7 @@ def _prepare(
             " or a new folder"
         )
     port = stored or port or free_port()
+    check_port_free(port, "Home Assistant")
     write_configuration(config_dir, port, demo=demo, log_level=log_level)
     return port
 
@@ -180,6 +209,10 @@ async def _wait_until_answering(instance: Instance, timeout: float) -> None:
                     if instance.process.returncode is not None:
                         raise instance.fail(
                             f"Home Assistant exited with {instance.process.returncode}"
+                        )
+                    if any(text in instance.log_text() for text in HTTP_FAILED):
+                        raise instance.fail(
+                            f"Home Assistant could not listen on port {instance.port}"
                         )
                     with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                         async with session.get(
@@ -239,6 +272,8 @@ async def home_assistant(
     out_path = None if inherit_output else config_dir / "hass.out"
     out: IO[bytes] | None = out_path.open("wb") if out_path else None
     args = ["-m", "homeassistant", "--config", str(config_dir)]
+    log = config_dir / "home-assistant.log"
+    origin = (log.stat().st_ino, log.stat().st_size) if log.exists() else None
     try:
         process = await asyncio.create_subprocess_exec(
             str(python),
@@ -255,7 +290,7 @@ async def home_assistant(
     finally:
         if out:
             out.close()
-    instance = Instance(config_dir, port, process, out_path)
+    instance = Instance(config_dir, port, process, out_path, origin)
     try:
         await _wait_until_answering(instance, start_timeout)
         yield instance

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -73,6 +74,12 @@ class VertexAccount:
 
 
 type Account = GeminiApiAccount | VertexAccount
+
+
+def fingerprint(account: Account) -> str:
+    """Return a digest that changes with any field of `account` (no secret in it)."""
+    fields = {"kind": type(account).__name__, **asdict(account)}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def account_from_env(env: Mapping[str, str] = os.environ) -> Account | None:
@@ -384,16 +391,23 @@ async def confirm_http_config(client: HomeAssistantClient) -> None:
 
 
 async def provision(
-    client: HomeAssistantClient, account: Account | None
+    client: HomeAssistantClient,
+    account: Account | None,
+    *,
+    replace: str | None = None,
 ) -> Assistant | None:
     """Add the Gemini Live entry (unless one exists) and its preferred pipeline.
 
     Waits until Home Assistant is running first. `account` None: only an
-    existing entry is used (None when there is none).
+    existing entry is used (None when there is none). `replace`: the id of an
+    entry made for another account, removed first.
     """
     await wait_running(client)
     await confirm_http_config(client)
     entries = await gemini_live_entries(client)
+    if replace in {entry["entry_id"] for entry in entries}:
+        await client.rest("DELETE", f"/api/config/config_entries/entry/{replace}")
+        entries = [entry for entry in entries if entry["entry_id"] != replace]
     if entries:
         entry_id = entries[0]["entry_id"]
     elif account is not None:

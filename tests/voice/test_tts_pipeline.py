@@ -21,7 +21,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_mock_service
 
 from custom_components.gemini_live.audio import Resampler, pcm16_to_float32
+from custom_components.gemini_live.tts import SILENCE_FRAME
 from custom_components.gemini_live.voice import VoiceManager
+from custom_components.gemini_live.voice.turn import AUDIO_RATE
 from tests.fake_live import Close, Reply, UserTurn
 
 from .conftest import Run, Voice
@@ -173,10 +175,15 @@ async def test_concurrent_satellites_hear_their_own_answer(voice: Voice) -> None
     )
     audio = await asyncio.gather(*(tts_audio(voice, run) for run in runs))
 
+    frame = round(AUDIO_RATE * SILENCE_FRAME)
     for question, data in zip(questions, audio, strict=True):
         _, samples = decode_wav(data)
         expected = pcm16_to_float32(connection_that_heard(voice, question).audio_out)
-        np.testing.assert_array_equal(samples, expected)
+        # On a loaded machine a stream may wait over KEEPALIVE_AFTER for its
+        # audio and get keep-alive silence between chunks: nothing else.
+        np.testing.assert_array_equal(samples[samples != 0], expected[expected != 0])
+        assert (len(samples) - len(expected)) % frame == 0
+        assert len(samples) >= len(expected)
 
 
 async def test_live_error_during_tts(voice: Voice) -> None:
