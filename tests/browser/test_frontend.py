@@ -99,6 +99,8 @@ async def screenshot_config_flow(page: Page, url: str) -> None:
     await page.get_by_role("button", name="OK").click()  # "Set up Gemini Live?"
     flow = page.locator("dialog-data-entry-flow")
     await expect(flow.get_by_text("Choose a service")).to_be_visible()
+    # The step's description and field help render after its title.
+    await expect(flow.get_by_text("Gemini API uses an API key")).to_be_visible()
     await save_screenshot(page, SCREENSHOTS / "config-flow-service.png")
     await flow.get_by_role("button", name="Submit").click()
     # The panel's content is "visible" to Playwright even while it is closed.
