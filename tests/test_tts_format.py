@@ -88,15 +88,25 @@ def test_what_pcm_cannot_carry_is_refused(options: dict[str, Any], error: str) -
     ) == OutputFormat("wav", 24000, 1, F64)
 
 
-@pytest.mark.parametrize("rate", [-16000, 400000, 2**31])
+@pytest.mark.parametrize("rate", [-16000, 400000, 2**31, 44101, 96001])
 def test_a_rate_out_of_bounds_is_refused(rate: int) -> None:
-    """No version resamples to a rate out of bounds (its memory grows with it)."""
+    """No version resamples to a rate whose filter bank would take gigabytes."""
     for passthrough in (False, True):
         with pytest.raises(ValueError, match=f"{rate} Hz"):
             output_format(
                 {"preferred_format": "flac", "preferred_sample_rate": rate},
                 passthrough=passthrough,
             )
+
+
+@pytest.mark.parametrize(
+    "rate", [8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 192000]
+)
+def test_the_usual_rates_are_emitted(rate: int) -> None:
+    """Every usual sample rate is served, on both versions."""
+    options = {"preferred_format": "wav", "preferred_sample_rate": rate}
+    assert output_format(options, passthrough=True) == OutputFormat("wav", rate)
+    assert output_format(options, passthrough=False).rate == rate
 
 
 def test_this_home_assistant_converts() -> None:

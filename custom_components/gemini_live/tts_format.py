@@ -16,13 +16,14 @@ version:
   count and sample width (16 bits unless asked; 24 or 32), with no ffmpeg;
   any other format (mp3 ...) is still converted from float64 WAV at the
   preferred rate. A width PCM cannot carry raises ValueError, as do a rate
-  or channel count out of bounds.
+  (`MAX_RATE`, `MAX_RATE_STEPS`) or channel count out of bounds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from math import gcd
 from typing import Any, Final
 
 from homeassistant.components import tts
@@ -53,7 +54,11 @@ the preferences it supports (2026.11's rule, which came with
 WAV: Final = "wav"
 FLAC: Final = "flac"
 MAX_RATE: Final = 384000
-"""Highest sample rate emitted (resampling memory grows with the rate)."""
+"""Highest sample rate emitted."""
+MAX_RATE_STEPS: Final = 160
+"""Most output samples per `gcd` step of 24 kHz (the resampler's filter bank
+and its cost grow with it): 147 for the 44.1 kHz family, 1 or 2 for the
+others. A rate like 44101 Hz would take seconds and gigabytes."""
 MAX_CHANNELS: Final = 8
 
 
@@ -90,8 +95,11 @@ def output_format(
         passthrough = PASSES_THROUGH
     preferred = options.get(ATTR_PREFERRED_FORMAT)
     rate = int(options.get(ATTR_PREFERRED_SAMPLE_RATE) or AUDIO_RATE)
-    if not 1 <= rate <= MAX_RATE:
-        raise ValueError(f"No sample rate of {rate} Hz here (1-{MAX_RATE})")
+    if not 1 <= rate <= MAX_RATE or rate // gcd(rate, AUDIO_RATE) > MAX_RATE_STEPS:
+        raise ValueError(
+            f"No sample rate of {rate} Hz here (up to {MAX_RATE} Hz, in a simple"
+            f" ratio to {AUDIO_RATE} Hz)"
+        )
     if passthrough and preferred in (WAV, FLAC):
         channels = int(options.get(ATTR_PREFERRED_SAMPLE_CHANNELS) or 1)
         if not 1 <= channels <= MAX_CHANNELS:

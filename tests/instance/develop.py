@@ -29,10 +29,8 @@ from .provision import (
     Owner,
     account_from_env,
     fingerprint,
-    gemini_live_entries,
     provision,
     sign_in,
-    wait_running,
 )
 
 FAKE_STATE = ".develop-fake.json"
@@ -116,14 +114,13 @@ async def _develop(config_dir: Path, port: int, fake_port: int) -> int:
         client = await stack.enter_async_context(
             HomeAssistantClient(ha.url, await sign_in(ha.url, owner))
         )
-        await wait_running(client)
-        before = {entry["entry_id"] for entry in await gemini_live_entries(client)}
         assistant = await provision(
-            client, account, replace=_entry_of_other_account(config_dir, account)
+            client,
+            account,
+            replace=_entry_of_other_account(config_dir, account),
+            created=lambda entry_id: _remember_entry(config_dir, entry_id, account),
         )
-        if assistant is not None and assistant.entry_id not in before:
-            _remember_entry(config_dir, assistant.entry_id, account)
-        elif assistant is not None and not (config_dir / ENTRY_STATE).exists():
+        if assistant is not None and not (config_dir / ENTRY_STATE).exists():
             _say(
                 "develop: keeping the Gemini Live entry this folder already had"
                 " (delete it in Settings to be configured for this account)"

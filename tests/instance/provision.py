@@ -9,7 +9,7 @@ pipeline of the entry's STT, conversation and TTS entities, set as preferred.
 # ruff: noqa: ASYNC109
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 import hashlib
 import json
@@ -395,12 +395,14 @@ async def provision(
     account: Account | None,
     *,
     replace: str | None = None,
+    created: Callable[[str], None] | None = None,
 ) -> Assistant | None:
     """Add the Gemini Live entry (unless one exists) and its preferred pipeline.
 
     Waits until Home Assistant is running first. `account` None: only an
     existing entry is used (None when there is none). `replace`: the id of an
-    entry made for another account, removed first.
+    entry made for another account, removed first. `created` is called with
+    the id of an entry this call adds, as soon as it exists.
     """
     await wait_running(client)
     await confirm_http_config(client)
@@ -412,6 +414,8 @@ async def provision(
         entry_id = entries[0]["entry_id"]
     elif account is not None:
         entry_id = await add_gemini_live(client, account)
+        if created is not None:
+            created(entry_id)
     else:
         return None
     await wait_loaded(client, entry_id)

@@ -135,28 +135,31 @@ async def _yes_to_start_conversation(
     return await satellite.listen(speech("yes please", 16000))
 
 
-@pytest.mark.parametrize("transcript_lag", [0.0, 0.8, 2.5])
+@pytest.mark.parametrize(
+    ("first_lag", "again_lag"), [(0.0, 0.0), (0.8, 0.8), (2.5, 2.5), (0.8, 0.0)]
+)
 async def test_start_conversation_prompt_reaches_the_model(
-    voice: Voice, satellite: Satellite, transcript_lag: float
+    voice: Voice, satellite: Satellite, first_lag: float, again_lag: float
 ) -> None:
     """start_conversation: the user's "yes" is understood in context (failure 4).
 
     The start message is in the session's history, and the extra system
-    prompt reaches the model before the answer the user hears.
+    prompt reaches the model before the answer the user hears. The first
+    answer's words may trail its audio (`first_lag`): they never join the
+    answer the model gives again with the prompt.
     """
     prompt = "You offered to turn on the kitchen light. If the user agrees, say so."
 
     def responder(turn: UserTurn) -> Reply:
         if turn.text and prompt in turn.text:
-            return Reply(text="Great, turning on the kitchen light.")
+            return Reply(
+                text="Great, turning on the kitchen light.", transcript_lag=again_lag
+            )
         if any("kitchen light on" in t.text for t in turn.connection.history):
-            return Reply(text="Yes to what exactly?")
+            return Reply(text="Yes to what exactly?", transcript_lag=first_lag)
         return Reply(text="Okay.")
 
     voice.server.responder = responder
-    # The first answer's last words may trail its turnComplete: they must not
-    # join the answer the model gives again with the prompt.
-    voice.server.output_transcript_lag = transcript_lag
     events = await _yes_to_start_conversation(voice, satellite, prompt)
 
     assert _speech(events) == "Great, turning on the kitchen light."

@@ -57,7 +57,7 @@ from ..live import (
 )
 from .activity import Activity
 from .session import Spawn, VoiceSession
-from .turn import LiveTurn
+from .turn import TRANSCRIPT_TAIL_MAX, LiveTurn
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -272,6 +272,14 @@ class VoiceManager:
             return turn
         if prompt in session.extra_prompts:
             return turn
+        if turn.transcript_trails:
+            # The first answer's words still come after its audio: they must
+            # reach it, not the answer asked for again.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TRANSCRIPT_TAIL_MAX + 1):
+                    await turn.wait_done()
+            if session.turn is not turn or session.closed:
+                return turn
         request = turn.input_transcript
         again = session.new_turn(voice=turn.voice)
         again.agent_claimed = True

@@ -41,7 +41,7 @@ from ..live import (
     UsageMetadata,
 )
 from .activity import Activity
-from .turn import LiveTurn, TranscriptTrail
+from .turn import LiveTurn
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -92,8 +92,6 @@ class VoiceSession:
         self.closed = False
         self._live = live
         self._draining: LiveTurn | None = None
-        self._trail: TranscriptTrail | None = None
-        """The replaced turn's reply, whose transcript may still come."""
         self._idle_timeout = idle_timeout
         self._spawn = spawn
         self._on_close = on_close
@@ -115,12 +113,9 @@ class VoiceSession:
 
     def new_turn(self, *, voice: bool) -> LiveTurn:
         """Start a turn; a previous reply still streaming is cut off."""
-        self._trail = None
         if (previous := self.turn) is not None:
             if previous.generation_open:
                 self._draining = previous  # its generation's events follow
-            elif not previous.finished:
-                self._trail = previous.transcript_trail()
             previous.finish()
         self._cancel_timer(self._idle)
         self._cancel_timer(self._watchdog)
@@ -203,10 +198,6 @@ class VoiceSession:
             case AudioChunk(data=data):
                 turn.add_audio(data)
             case OutputTranscription(text=text, finished=finished):
-                if turn is self.turn and self._trail is not None:
-                    if self._trail.claims(self._loop.time(), turn.first_audio_at):
-                        return  # the last words of the reply cut off
-                    self._trail = None
                 turn.add_output(text, finished=finished)
             case ToolCall():
                 if turn is self._draining:
@@ -223,10 +214,6 @@ class VoiceSession:
             case TurnComplete():
                 if turn is self._draining:
                     self._draining = None
-                    # A cut generation's words may never come: expect late
-                    # ones only where its words had begun.
-                    trail = turn.transcript_trail()
-                    self._trail = trail if trail and trail.lag is not None else None
                 else:
                     turn.turn_complete(
                         event.interaction_status,

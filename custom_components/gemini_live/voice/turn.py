@@ -41,10 +41,6 @@ The turn is a state machine of the service's signals (`Phase`):
   fragment is new once it comes that lag after the new audio (less half the
   pause, within `LAG_JITTER` and `LAG_MARGIN`); without lag, any fragment
   after the pause. A reply may pause several times.
-- A turn started while the previous reply's transcript still trails (the
-  model asked again with start_conversation's extra prompt) drops those
-  late fragments by the same rule (`TranscriptTrail`); a reply with audio
-  but no words yet measures its lag at its first late fragment.
 
 Memory: unread reply audio is bounded by `MAX_AUDIO_SECONDS` of 24 kHz PCM16
 (14.4 MB at 300 s); audio beyond it is dropped. A reader frees what it read.
@@ -120,46 +116,6 @@ class _Pause:
     start: float
     """Arrival of the last audio before it (0: there was none)."""
     resumed: float | None = None
-
-
-def is_late_fragment(
-    now: float, audio_end: float, next_audio: float | None, lag: float
-) -> bool:
-    """Whether a transcript fragment arriving `now` is of earlier audio.
-
-    Earlier: the audio that ended at `audio_end` (0: none), rather than the
-    audio since `next_audio` (None: none yet), given the measured `lag`. A
-    fragment is of the later audio once it comes that lag after it (less
-    half the gap, within `LAG_JITTER` and `LAG_MARGIN`).
-    """
-    if not audio_end or lag < NO_LAG:
-        return False
-    if next_audio is None:
-        return True
-    margin = min(max((next_audio - audio_end) / 2, LAG_JITTER), LAG_MARGIN)
-    return now < next_audio + lag - margin
-
-
-@dataclass(slots=True)
-class TranscriptTrail:
-    """A cut-off reply whose transcript may still come (transcripts keep order).
-
-    Its audio's first and last arrival, and the lag of its transcript (None:
-    no words came yet; its first late fragment measures it).
-    """
-
-    audio_start: float
-    audio_end: float
-    lag: float | None
-
-    def claims(self, now: float, next_audio: float | None) -> bool:
-        """Whether a fragment arriving `now` is the cut-off reply's."""
-        if self.lag is None:
-            if now - self.audio_end > TRANSCRIPT_TAIL_MAX:
-                return False
-            self.lag = now - self.audio_start
-            return True
-        return is_late_fragment(now, self.audio_end, next_audio, self.lag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,16 +254,14 @@ class LiveTurn:
         return self._generation_open and not self.reply_complete
 
     @property
-    def first_audio_at(self) -> float | None:
-        """Loop time of the reply's first audio (None: none yet)."""
-        return self._first_audio_at
+    def transcript_trails(self) -> bool:
+        """Whether the ended reply's transcript may still come after its audio.
 
-    def transcript_trail(self) -> TranscriptTrail | None:
-        """Where this reply's late transcript ends, if it had audio."""
-        if self._first_audio_at is None or self._last_audio_at is None:
-            return None
-        lag = self._lag() if self._first_output_at is not None else None
-        return TranscriptTrail(self._first_audio_at, self._last_audio_at, lag)
+        Not when its words came with their audio (no lag): they are all in.
+        """
+        if self.finished or not self.reply_complete or not self.has_audio:
+            return False
+        return self._first_output_at is None or self._lag() >= NO_LAG
 
     @property
     def tool_calls_pending(self) -> bool:
@@ -593,9 +547,14 @@ class LiveTurn:
 
     def _words_after(self, pause: _Pause) -> bool:
         """Whether a fragment arriving now is of the words after `pause`."""
-        return not is_late_fragment(
-            self._loop.time(), pause.start, pause.resumed, self._lag()
-        )
+        if pause.start and (lag := self._lag()) >= NO_LAG:
+            if pause.resumed is None:
+                return False  # a late fragment of the words before the pause
+            gap = pause.resumed - pause.start
+            margin = min(max(gap / 2, LAG_JITTER), LAG_MARGIN)
+            if self._loop.time() < pause.resumed + lag - margin:
+                return False
+        return True
 
     def _lag(self) -> float:
         """How long transcript fragments trail their audio in this reply."""
