@@ -136,19 +136,26 @@ async def _yes_to_start_conversation(
 
 
 @pytest.mark.parametrize(
-    ("first_lag", "again_lag"), [(0.0, 0.0), (0.8, 0.8), (2.5, 2.5), (0.8, 0.0)]
+    ("first_lag", "again_lag", "model_delay"),
+    [(0.0, 0.0, 0.0), (0.8, 0.8, 0.0), (2.5, 2.5, 0.0), (0.8, 0.0, 0.0), (0, 0, 0.5)],
 )
 async def test_start_conversation_prompt_reaches_the_model(
-    voice: Voice, satellite: Satellite, first_lag: float, again_lag: float
+    voice: Voice,
+    satellite: Satellite,
+    first_lag: float,
+    again_lag: float,
+    model_delay: float,
 ) -> None:
     """start_conversation: the user's "yes" is understood in context (failure 4).
 
     The start message is in the session's history, and the extra system
     prompt reaches the model before the answer the user hears. The first
     answer's words may trail its audio (`first_lag`): they never join the
-    answer the model gives again with the prompt.
+    answer the model gives again with the prompt, also when it is asked again
+    before the first answer began (`model_delay`).
     """
     prompt = "You offered to turn on the kitchen light. If the user agrees, say so."
+    voice.server.model_delay = model_delay
 
     def responder(turn: UserTurn) -> Reply:
         if turn.text and prompt in turn.text:

@@ -69,6 +69,8 @@ PREPARED_TIMEOUT = 60.0
 """Seconds an `expect_agent()` note waits for the run's speech."""
 TURN_QUEUE_TIMEOUT = 30.0
 """Longest wait of a typed request for the conversation's unfinished turn."""
+REPLY_START_TIMEOUT = 5.0
+"""Longest wait for a first answer to begin before it is asked again."""
 FRAME_INTERVAL = 1.0
 """Seconds between the video frames of one request (at most 1 fps, live-api.md 4)."""
 
@@ -272,6 +274,12 @@ class VoiceManager:
             return turn
         if prompt in session.extra_prompts:
             return turn
+        if not turn.generation_open and not turn.reply_complete:
+            # Its first words would join the answer asked for again: let the
+            # first answer begin, so that it is cut off whole.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(REPLY_START_TIMEOUT):
+                    await turn.wait_reply_started()
         if turn.transcript_trails:
             # The first answer's words still come after its audio: they must
             # reach it, not the answer asked for again.

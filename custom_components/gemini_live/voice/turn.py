@@ -200,6 +200,7 @@ class LiveTurn:
         self._input_at = 0.0
         self._input_ended_at: float | None = None
         self._input_changed = asyncio.Event()
+        self._reply_started = asyncio.Event()
         self._output: list[str] = []
         self._output_seen = False
         """Model output (audio, transcript, tool call) since the last request."""
@@ -320,6 +321,10 @@ class LiveTurn:
         Raises the LiveError that ended the turn.
         """
         return await self._events.get()
+
+    async def wait_reply_started(self) -> None:
+        """Wait until the model's reply began (its first output) or ended."""
+        await self._reply_started.wait()
 
     async def wait_done(self) -> None:
         """Wait until the turn is DONE (its transcripts final)."""
@@ -563,6 +568,7 @@ class LiveTurn:
         return max(self._first_output_at - self._first_audio_at, 0.0)
 
     def _model_output(self) -> None:
+        self._reply_started.set()
         self._stale_completion = False
         self._generation_open = True
         if not self._output_seen:
@@ -574,6 +580,7 @@ class LiveTurn:
 
     def _complete(self) -> None:
         """End the reply's audio; its transcript may still trail."""
+        self._reply_started.set()
         self._set_phase(Phase.COMPLETE)
         self._audio.end()
         self._complete_at = self._loop.time()
@@ -587,6 +594,7 @@ class LiveTurn:
         self._arm(max(left, 0.0), self._finish)
 
     def _finish(self) -> None:
+        self._reply_started.set()
         self._cancel_timer()
         self.phase = Phase.DONE
         self._events.end(self.error)
