@@ -63,8 +63,6 @@ from .voice.turn import AUDIO_RATE
 
 PARALLEL_UPDATES = 0
 
-ENCODE_PIECE: Final = 2 * AUDIO_RATE * 20 // 1000
-"""Bytes of reply audio encoded at a time (20 ms, a FLAC frame's worth)."""
 KEEPALIVE_AFTER: Final = 1.0
 """Seconds without reply audio before silence keeps the stream alive."""
 SILENCE_FRAME: Final = 0.1
@@ -243,10 +241,7 @@ async def _keep_alive(
             pending = None
             last_audio = last_frame = now
             runs_out = max(runs_out, now) + len(chunk) / (2 * AUDIO_RATE)
-            # In pieces, so the first goes out before the rest is encoded.
-            for start in range(0, len(chunk), ENCODE_PIECE):
-                if data := encoder.encode(chunk[start : start + ENCODE_PIECE]):
-                    yield data
+            yield encoder.encode(chunk)
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
