@@ -73,10 +73,9 @@ class SampleFormat(StrEnum):
     @classmethod
     def pcm(cls, width: int) -> SampleFormat:
         """Return the integer PCM format of `width` bytes per sample."""
-        for sample_format, bytes_per_sample in _WIDTHS.items():
-            if bytes_per_sample == width and not sample_format.is_float:
-                return sample_format
-        raise ValueError(f"No PCM format of {width}-byte samples here (2-4)")
+        if (sample_format := _PCM_OF_WIDTH.get(width)) is None:
+            raise ValueError(f"No PCM format of {width}-byte samples here (2-4)")
+        return sample_format
 
 
 _WIDTHS: Final = {
@@ -85,6 +84,10 @@ _WIDTHS: Final = {
     SampleFormat.PCM32: 4,
     SampleFormat.FLOAT32: 4,
     SampleFormat.FLOAT64: 8,
+}
+_PCM_OF_WIDTH: Final = {
+    _WIDTHS[sample_format]: sample_format
+    for sample_format in (SampleFormat.PCM16, SampleFormat.PCM24, SampleFormat.PCM32)
 }
 
 
@@ -101,9 +104,14 @@ def float32_to_pcm16(samples: FloatArray) -> bytes:
 
 
 def to_integers(samples: FloatArray, bits: int) -> npt.NDArray[np.int32]:
-    """Round and clip float samples in [-1, 1) to `bits`-bit integers (<= 32)."""
+    """Round and clip float samples in [-1, 1) to `bits`-bit integers (<= 32).
+
+    float32 holds every integer up to 24 bits exactly; only 32 bits take
+    float64 (the audio path's usual 16 bits stay in float32).
+    """
     top = 1 << (bits - 1)
-    scaled = np.rint(samples.astype(np.float64) * top)
+    wide = samples.astype(np.float64) if bits > 24 else samples
+    scaled = np.rint(wide * wide.dtype.type(top))
     np.clip(scaled, -top, top - 1, out=scaled)
     return scaled.astype(np.int32)
 

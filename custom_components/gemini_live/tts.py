@@ -130,7 +130,6 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         try:
             stream_format = output_format(request.options)
             encoder = stream_format.encoder()
-            header = encoder.header()
         except ValueError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -151,9 +150,7 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         )
         return tts.TTSAudioResponse(
             stream_format.extension,
-            self._async_audio(
-                turn, text, encoder, header, request.options.get(tts.ATTR_VOICE)
-            ),
+            self._async_audio(turn, text, encoder, request.options.get(tts.ATTR_VOICE)),
         )
 
     async def _async_audio(
@@ -161,19 +158,18 @@ class GeminiLiveTtsEntity(GeminiLiveEntity, tts.TextToSpeechEntity):
         turn: LiveTurn | None,
         text: asyncio.Task[str],
         encoder: StreamEncoder,
-        header: bytes,
         voice: str | None,
     ) -> AsyncGenerator[bytes]:
         """Yield the turn's audio (or that of `text` spoken) as one stream."""
         try:
             if turn is None:
                 if not (message := (await text).strip()):
-                    yield header
+                    yield encoder.header()
                     return
                 pcm = await self.voice_manager.announce(message, voice=voice)
             else:
                 pcm = turn.audio_stream()
-            yield header
+            yield encoder.header()
             async with contextlib.aclosing(_keep_alive(pcm, encoder)) as audio:
                 async for chunk in audio:
                     yield chunk

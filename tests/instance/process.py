@@ -273,7 +273,8 @@ async def home_assistant(
     out: IO[bytes] | None = out_path.open("wb") if out_path else None
     args = ["-m", "homeassistant", "--config", str(config_dir)]
     log = config_dir / "home-assistant.log"
-    origin = (log.stat().st_ino, log.stat().st_size) if log.exists() else None
+    stat = log.stat() if log.exists() else None
+    origin = (stat.st_ino, stat.st_size) if stat else None
     try:
         process = await asyncio.create_subprocess_exec(
             str(python),
